@@ -1,0 +1,50 @@
+import type { BackoffPolicy } from './backoff.js';
+
+/**
+ * Every timing of the per-peer connection chart, in milliseconds. The chart's
+ * named delays read these; the direct-path services read the rest. Users may
+ * override any of them in the config's `[timings]` table.
+ */
+export interface ConnectionTimings {
+  /** Send a ping on an idle direct path this often (traffic counts as proof). */
+  heartbeatIntervalMs: number;
+  /** Silence on the direct path before it is suspect and frames go both ways. */
+  suspectIntervalMs: number;
+  /** Silence on the direct path before it is dead and we fall back. */
+  deadIntervalMs: number;
+  /** Each step of an upgrade (dial, re-handshake) must finish within this. */
+  connectTimeoutMs: number;
+  /** The peer with the larger key waits this long for the smaller to dial. */
+  dialDelayMs: number;
+  /** A migration must be acknowledged by the far end within this. */
+  migrationTimeoutMs: number;
+  /** A direct path healthy this long resets the retry backoff (anti-flap). */
+  stableAfterMs: number;
+  /** Retry of the direct path after a failure or fallback. */
+  retry: BackoffPolicy;
+}
+
+/**
+ * Defaults. The failover target is p95 ≤ 1 s from a dead direct path to the
+ * first frame delivered via the relay (bench/failover measures it).
+ */
+export const defaultConnectionTimings: ConnectionTimings = {
+  // 5 pings/s on an idle link: ~0.5 kB/s, and a loss is noticed within 2 intervals.
+  heartbeatIntervalMs: 200,
+  // Three missed heartbeats: frames start flowing on both paths, so a dead
+  // direct path costs at most this much delivery delay, not lost frames.
+  suspectIntervalMs: 600,
+  // Tailscale trusts a silent direct path 6.5 s; we already send on both paths
+  // while suspect, so giving up after 2.5 s only stops the duplicate sending.
+  deadIntervalMs: 2_500,
+  // TCP + TLS 1.3 + one WebSocket upgrade on a far continent is under 1 s.
+  connectTimeoutMs: 3_000,
+  // Enough for the smaller-key peer's SYN to arrive first on any sane path.
+  dialDelayMs: 300,
+  // Two round trips through the relay, with margin.
+  migrationTimeoutMs: 2_000,
+  // A path that stayed up 30 s was not flapping.
+  stableAfterMs: 30_000,
+  // 1 s, 2 s, 4 s … 60 s; the predecessor retried every 60 s flat.
+  retry: { baseMs: 1_000, capMs: 60_000, jitter: 0.2 },
+};

@@ -1,0 +1,396 @@
+/**
+ * The per-peer connection chart: which path carries this peer's frames, and
+ * why. One actor runs per configured peer (the node machine spawns them), so
+ * one peer's trouble never touches another's.
+ *
+ *                 ┌──────────── retryBackoff / PEER_ADDRESS / NETWORK_CHANGE ───────────┐
+ *                 │                                                                      ▼
+ *   ● ─▶ usingRelay                                attemptingDirect: listening ─▶ dialing ─▶
+ *           ▲                                         rehandshaking ─▶ migrating
+ *           │                                             │ any failure or connectTimeout
+ *           │                                             ▼
+ *           └──────────── fallback done ◀──────── fallingBack ◀── deadInterval / QUALITY_POOR /
+ *                                                     ▲             DIRECT_CLOSED
+ *                                 migrating done ─▶ usingDirect: healthy ⇄ suspect
+ *
+ * `context.transport` is the only place that says where frames go: 'relay',
+ * 'direct', or 'both' (while suspect: the receiver drops duplicates by
+ * sequence number). The packet pump follows it and asks nothing else.
+ *
+ * The chart owns no sockets and no timers: every step is an invoked actor
+ * named in `actors` (src/services/ implements them) and every wait is a named
+ * delay read from `context.timings` (src/machines/connection-timings.ts).
+ * Live links are referred to by id (`context.linkId`), never held here.
+ */
+import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import type { Address } from '../protocol/frames.js';
+import { nextBackoff } from './backoff.js';
+import type { ConnectionTimings } from './connection-timings.js';
+import { Reason } from './reasons.js';
+
+export type Transport = 'relay' | 'direct' | 'both';
+
+export interface ConnectionInput {
+  /** The peer's name from the config; appears in logs and the inspector. */
+  peer: string;
+  timings: ConnectionTimings;
+  /** Seed of the retry jitter; differs per peer so retries do not align. */
+  seed: number;
+  /** Where the peer listens for direct links, when already known. */
+  peerAddress?: Address | null;
+}
+
+export interface ConnectionContext {
+  peer: string;
+  timings: ConnectionTimings;
+  /** Where frames go now. Only the chart changes it. */
+  transport: Transport;
+  /** Why the chart last changed state. */
+  reason: Reason;
+  /** Where the peer listens for direct links; null until the relay tells us. */
+  peerAddress: Address | null;
+  /** Id of the direct link while one is open or being proven; null otherwise. */
+  linkId: string | null;
+  /** Direct attempts that failed or ended since the path was last stable. */
+  failures: number;
+  /** Wait before the next direct attempt, drawn on entry to usingRelay. */
+  retryDelayMs: number;
+  /** Jitter state (see backoff.ts). */
+  seed: number;
+  /** A new peer address or network change arrived mid-attempt: retry at once. */
+  retryRequested: boolean;
+}
+
+export type ConnectionEvent =
+  /** The relay told us where the peer listens (ESTABLISHED). */
+  | { type: 'PEER_ADDRESS'; address: Address }
+  /** Our own addresses changed (interface up/down, new route). */
+  | { type: 'NETWORK_CHANGE' }
+  /** An authenticated frame or pong arrived on the direct link. */
+  | { type: 'ALIVE' }
+  /** The direct path has been worse than the relay for a sustained window. */
+  | { type: 'QUALITY_POOR' }
+  /** The direct link closed under us, or the peer closed it on purpose. */
+  | { type: 'DIRECT_CLOSED'; reason: typeof Reason.CLOSED | typeof Reason.PEER_CLOSED }
+  | { type: 'STOP' };
+
+export interface DirectLinkRef {
+  /** Id the services use to find the live link. */
+  linkId: string;
+}
+
+/** Error shape the services reject with: `code` is a Reason. */
+export interface StepError {
+  code?: string;
+  message?: string;
+}
+
+function notProvided(name: string): never {
+  throw new Error(`connection chart: actor "${name}" was not provided`);
+}
+
+/** Services for one upgrade attempt, one per step; src/services/ has the real ones. */
+export const connectionActors = {
+  /** Make sure this node's direct listener accepts this peer. */
+  listen: fromPromise<void, { peer: string }>(async () => notProvided('listen')),
+  /** Open a mutually authenticated TLS link to the peer (tie-break inside). */
+  dial: fromPromise<DirectLinkRef, { peer: string; address: Address }>(async () =>
+    notProvided('dial'),
+  ),
+  /** Prove the session both ways on the new link (HMAC challenge/response). */
+  rehandshake: fromPromise<void, { peer: string; linkId: string }>(async () =>
+    notProvided('rehandshake'),
+  ),
+  /** Move traffic onto the direct link without loss or reordering. */
+  migrate: fromPromise<void, { peer: string; linkId: string }>(async () => notProvided('migrate')),
+  /** Ping when idle; report ALIVE, QUALITY_POOR and DIRECT_CLOSED. */
+  heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(() =>
+    notProvided('heartbeat'),
+  ),
+  /** Close the direct link (if any) and confirm traffic flows via the relay. */
+  fallback: fromPromise<void, { peer: string; linkId: string | null; reason: Reason }>(async () =>
+    notProvided('fallback'),
+  ),
+};
+
+/** The reason a failed step records: the error's own code when it is a known one. */
+function failureReason(error: unknown, otherwise: Reason): Reason {
+  const code = (error as StepError | undefined)?.code;
+  return code !== undefined && code in Reason ? (code as Reason) : otherwise;
+}
+
+export const connectionMachine = setup({
+  types: {
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    input: {} as ConnectionInput,
+  },
+  actors: connectionActors,
+  guards: {
+    hasPeerAddress: ({ context }) => context.peerAddress !== null,
+    retryRequested: ({ context }) => context.retryRequested && context.peerAddress !== null,
+  },
+  delays: {
+    retryBackoff: ({ context }) => context.retryDelayMs,
+    connectTimeout: ({ context }) => context.timings.connectTimeoutMs,
+    migrationTimeout: ({ context }) => context.timings.migrationTimeoutMs,
+    suspectInterval: ({ context }) => context.timings.suspectIntervalMs,
+    // Measured from entering suspect, so the total silence is deadIntervalMs.
+    deadInterval: ({ context }) =>
+      Math.max(0, context.timings.deadIntervalMs - context.timings.suspectIntervalMs),
+    stableAfter: ({ context }) => context.timings.stableAfterMs,
+  },
+  actions: {
+    drawRetryDelay: assign(({ context }) => {
+      const attempt = Math.max(0, context.failures - 1);
+      const step = nextBackoff(context.timings.retry, attempt, context.seed);
+      return { retryDelayMs: step.delayMs, seed: step.seed };
+    }),
+    countFailure: assign({ failures: ({ context }) => context.failures + 1 }),
+    resetBackoff: assign({ failures: 0 }),
+    forgetLink: assign({ linkId: null }),
+  },
+}).createMachine({
+  id: 'connection',
+  context: ({ input }) => ({
+    peer: input.peer,
+    timings: input.timings,
+    transport: 'relay',
+    reason: Reason.STARTED,
+    peerAddress: input.peerAddress ?? null,
+    linkId: null,
+    failures: 0,
+    retryDelayMs: input.timings.retry.baseMs,
+    seed: input.seed >>> 0 || 1,
+    retryRequested: input.peerAddress != null,
+  }),
+  initial: 'usingRelay',
+  on: {
+    STOP: { target: '.stopped', actions: assign({ reason: Reason.SHUTDOWN }) },
+  },
+  states: {
+    usingRelay: {
+      entry: [assign({ transport: 'relay' }), 'drawRetryDelay'],
+      always: {
+        guard: 'retryRequested',
+        target: 'attemptingDirect',
+        actions: assign({ retryRequested: false }),
+      },
+      after: {
+        retryBackoff: {
+          guard: 'hasPeerAddress',
+          target: 'attemptingDirect',
+          actions: assign({ reason: Reason.RETRY }),
+        },
+      },
+      on: {
+        PEER_ADDRESS: {
+          target: 'attemptingDirect',
+          actions: assign({
+            peerAddress: ({ event }) => event.address,
+            reason: Reason.PEER_ADDRESS,
+            failures: 0,
+          }),
+        },
+        NETWORK_CHANGE: {
+          guard: 'hasPeerAddress',
+          target: 'attemptingDirect',
+          actions: assign({ reason: Reason.NETWORK_CHANGE, failures: 0 }),
+        },
+      },
+    },
+
+    attemptingDirect: {
+      // Traffic stays on the relay until migration: a failed upgrade never
+      // disturbs the working path.
+      initial: 'listening',
+      on: {
+        PEER_ADDRESS: {
+          actions: assign({
+            peerAddress: ({ event }) => event.address,
+            retryRequested: true,
+          }),
+        },
+        NETWORK_CHANGE: { actions: assign({ retryRequested: true }) },
+      },
+      states: {
+        listening: {
+          invoke: {
+            id: 'listen',
+            src: 'listen',
+            input: ({ context }) => ({ peer: context.peer }),
+            onDone: { target: 'dialing' },
+            onError: {
+              target: '#connection.fallingBack',
+              actions: assign({
+                reason: ({ event }) => failureReason(event.error, Reason.LISTEN_FAILED),
+              }),
+            },
+          },
+        },
+        dialing: {
+          invoke: {
+            id: 'dial',
+            src: 'dial',
+            input: ({ context }) => ({ peer: context.peer, address: context.peerAddress! }),
+            onDone: {
+              target: 'rehandshaking',
+              actions: assign({ linkId: ({ event }) => event.output.linkId }),
+            },
+            onError: {
+              target: '#connection.fallingBack',
+              actions: assign({
+                reason: ({ event }) => failureReason(event.error, Reason.DIAL_REFUSED),
+              }),
+            },
+          },
+          after: {
+            connectTimeout: {
+              target: '#connection.fallingBack',
+              actions: assign({ reason: Reason.DIAL_TIMEOUT }),
+            },
+          },
+        },
+        rehandshaking: {
+          invoke: {
+            id: 'rehandshake',
+            src: 'rehandshake',
+            input: ({ context }) => ({ peer: context.peer, linkId: context.linkId! }),
+            onDone: { target: 'migrating' },
+            onError: {
+              target: '#connection.fallingBack',
+              actions: assign({
+                reason: ({ event }) => failureReason(event.error, Reason.HMAC_MISMATCH),
+              }),
+            },
+          },
+          after: {
+            connectTimeout: {
+              target: '#connection.fallingBack',
+              actions: assign({ reason: Reason.REHANDSHAKE_TIMEOUT }),
+            },
+          },
+        },
+        migrating: {
+          // New frames go direct from here; the receiver holds them until the
+          // MIGRATE marker closes the relay's sequence (docs/protocol.md).
+          entry: assign({ transport: 'direct' }),
+          invoke: {
+            id: 'migrate',
+            src: 'migrate',
+            input: ({ context }) => ({ peer: context.peer, linkId: context.linkId! }),
+            onDone: {
+              target: '#connection.usingDirect',
+              actions: assign({ reason: Reason.UPGRADED }),
+            },
+            onError: {
+              target: '#connection.fallingBack',
+              actions: assign({
+                reason: ({ event }) => failureReason(event.error, Reason.MIGRATION_FAILED),
+              }),
+            },
+          },
+          after: {
+            migrationTimeout: {
+              target: '#connection.fallingBack',
+              actions: assign({ reason: Reason.MIGRATION_TIMEOUT }),
+            },
+          },
+        },
+      },
+    },
+
+    usingDirect: {
+      initial: 'healthy',
+      // The address that prompted the retry is now in use.
+      entry: assign({ retryRequested: false }),
+      invoke: {
+        id: 'heartbeat',
+        src: 'heartbeat',
+        input: ({ context }) => ({ peer: context.peer, linkId: context.linkId! }),
+      },
+      after: {
+        // Not reset by healthy ⇄ suspect: only a whole stable stretch counts.
+        stableAfter: { actions: 'resetBackoff' },
+      },
+      on: {
+        QUALITY_POOR: {
+          target: 'fallingBack',
+          actions: assign({ reason: Reason.QUALITY }),
+        },
+        DIRECT_CLOSED: {
+          target: 'fallingBack',
+          actions: assign({ reason: ({ event }) => event.reason }),
+        },
+        PEER_ADDRESS: { actions: assign({ peerAddress: ({ event }) => event.address }) },
+      },
+      states: {
+        healthy: {
+          entry: assign({ transport: 'direct' }),
+          after: {
+            suspectInterval: {
+              target: 'suspect',
+              actions: assign({ reason: Reason.HEARTBEAT_MISSED }),
+            },
+          },
+          on: {
+            // Proof of life renews the trust deadline.
+            ALIVE: { target: 'healthy', reenter: true },
+            NETWORK_CHANGE: {
+              target: 'suspect',
+              actions: assign({ reason: Reason.NETWORK_CHANGE }),
+            },
+          },
+        },
+        suspect: {
+          // Send on both paths until the direct one proves itself or dies.
+          entry: assign({ transport: 'both' }),
+          after: {
+            deadInterval: {
+              target: '#connection.fallingBack',
+              actions: assign({ reason: Reason.HEARTBEAT_TIMEOUT }),
+            },
+          },
+          on: {
+            ALIVE: { target: 'healthy', actions: assign({ reason: Reason.HEARTBEAT_OK }) },
+          },
+        },
+      },
+    },
+
+    fallingBack: {
+      // The relay carries everything from the first instant of a fallback.
+      entry: [assign({ transport: 'relay' }), 'countFailure'],
+      exit: 'forgetLink',
+      invoke: {
+        id: 'fallback',
+        src: 'fallback',
+        input: ({ context }) => ({
+          peer: context.peer,
+          linkId: context.linkId,
+          reason: context.reason,
+        }),
+        // The failure reason stays on record: status shows why we are on the relay.
+        onDone: { target: 'usingRelay' },
+        onError: { target: 'usingRelay' },
+      },
+      on: {
+        PEER_ADDRESS: {
+          actions: assign({
+            peerAddress: ({ event }) => event.address,
+            retryRequested: true,
+            failures: 0,
+          }),
+        },
+        NETWORK_CHANGE: { actions: assign({ retryRequested: true, failures: 0 }) },
+      },
+    },
+
+    stopped: {
+      type: 'final',
+      entry: assign({ transport: 'relay' }),
+    },
+  },
+});
+
+export type ConnectionMachine = typeof connectionMachine;

@@ -1,0 +1,276 @@
+/**
+ * The node's config file (TOML), validated with a schema. An error names the
+ * file and the field, in one line, and says what would be accepted.
+ *
+ *   key = "a.key"                 # relative to this file
+ *   relay = "ws://127.0.0.1:7000"
+ *   listen = "0.0.0.0:7443"       # direct-path listener
+ *   control = "127.0.0.1:7900"    # status, metrics, inspector
+ *   [tap]
+ *   name = "sb0"
+ *   address = "10.232.0.2/24"
+ *   mtu = 1400
+ *   [[peers]]
+ *   name = "b"
+ *   publicKey = "…"
+ *   [timings]                     # optional; defaults come from the benchmarks
+ *   heartbeatIntervalMs = 200
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { decodeKey } from '../crypto/identity.js';
+import { SwitchbackError } from '../errors.js';
+import {
+  type ConnectionTimings,
+  defaultConnectionTimings,
+} from '../machines/connection-timings.js';
+import { defaultRelayLinkTimings, type RelayLinkTimings } from '../machines/relay-link-timings.js';
+import { defaultQualityPolicy, type QualityPolicy } from '../services/path-quality.js';
+
+export class ConfigError extends SwitchbackError<'CONFIG_INVALID' | 'CONFIG_UNREADABLE'> {}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface PeerConfig {
+  name: string;
+  publicKey: Uint8Array;
+  /** The key as written in the file (base64url). */
+  publicKeyText: string;
+}
+
+export interface TapConfig {
+  name: string;
+  /** CIDR, e.g. 10.232.0.2/24; absent: the device is left unaddressed. */
+  address?: string;
+  mtu: number;
+}
+
+export interface NodeConfig {
+  /** Absolute path of the config file, for messages and reloads. */
+  file: string;
+  keyFile: string;
+  relay: string;
+  listen: HostPort;
+  control: HostPort;
+  /** Allow the control API on a non-loopback address (it serves live state). */
+  controlAllowRemote: boolean;
+  /** `tap`: a real TAP device; `memory`: an in-memory device (tests, demo). */
+  device: 'tap' | 'memory';
+  tap: TapConfig;
+  peers: PeerConfig[];
+  timings: ConnectionTimings;
+  relayTimings: RelayLinkTimings;
+  quality: QualityPolicy;
+}
+
+const hostPort = z.string().transform((text, ctx) => {
+  const parsed = parseHostPort(text);
+  if (!parsed) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is not HOST:PORT (e.g. 127.0.0.1:7900 or [::1]:7900)`,
+    });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const backoff = z
+  .object({
+    baseMs: z.number().int().positive(),
+    capMs: z.number().int().positive(),
+    jitter: z.number().min(0).max(1),
+  })
+  .strict()
+  .partial();
+
+const ms = z.number().int().nonnegative();
+
+const schema = z
+  .object({
+    key: z.string().min(1),
+    relay: z
+      .string()
+      .regex(/^wss?:\/\/.+/, 'must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7000'),
+    listen: hostPort.default({ host: '0.0.0.0', port: 7443 }),
+    control: hostPort.default({ host: '127.0.0.1', port: 7900 }),
+    controlAllowRemote: z.boolean().default(false),
+    device: z.enum(['tap', 'memory']).default('tap'),
+    tap: z
+      .object({
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 letters, digits, "_", "." or "-"')
+          .default('sb0'),
+        address: z
+          .string()
+          .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be IPv4 CIDR, e.g. 10.232.0.2/24')
+          .optional(),
+        mtu: z.number().int().min(576).max(9000).default(1400),
+      })
+      .strict()
+      .default({ name: 'sb0', mtu: 1400 }),
+    peers: z
+      .array(
+        z
+          .object({
+            name: z
+              .string()
+              .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "." or "-"'),
+            publicKey: z.string(),
+          })
+          .strict(),
+      )
+      .default([]),
+    timings: z
+      .object({
+        heartbeatIntervalMs: ms,
+        suspectIntervalMs: ms,
+        deadIntervalMs: ms,
+        connectTimeoutMs: ms,
+        dialDelayMs: ms,
+        migrationTimeoutMs: ms,
+        stableAfterMs: ms,
+        retry: backoff,
+        relay: z
+          .object({
+            connectTimeoutMs: ms,
+            authTimeoutMs: ms,
+            stableAfterMs: ms,
+            reconnect: backoff,
+          })
+          .strict()
+          .partial(),
+        quality: z
+          .object({
+            rttRatio: z.number().positive(),
+            rttMarginMs: ms,
+            lossMargin: z.number().min(0).max(1),
+            windowMs: ms,
+            minSamples: z.number().int().positive(),
+            probeTimeoutMs: ms,
+            lossWindow: z.number().int().positive(),
+          })
+          .strict()
+          .partial(),
+      })
+      .strict()
+      .partial()
+      .default({}),
+  })
+  .strict();
+
+export function parseHostPort(text: string): HostPort | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port > 65_535) return undefined;
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Parse and validate config text; `file` is used for messages and relative paths. */
+export function parseConfig(text: string, file: string): NodeConfig {
+  const where = resolve(file);
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new ConfigError('CONFIG_INVALID', `${where}: not valid TOML: ${detail}`, {
+      cause: error,
+    });
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    throw new ConfigError('CONFIG_INVALID', `${where}: ${field}: ${issue.message}`);
+  }
+  const c = result.data;
+
+  const peers: PeerConfig[] = [];
+  const seenNames = new Set<string>();
+  const seenKeys = new Set<string>();
+  c.peers.forEach((peer, index) => {
+    let publicKey: Uint8Array;
+    try {
+      publicKey = decodeKey(peer.publicKey);
+    } catch (error) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `${where}: peers.${index}.publicKey: not a public key (print one with "switchback pubkey --key FILE")`,
+        { cause: error },
+      );
+    }
+    if (seenNames.has(peer.name)) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `${where}: peers.${index}.name: "${peer.name}" is used twice`,
+      );
+    }
+    if (seenKeys.has(peer.publicKey)) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `${where}: peers.${index}.publicKey: the same key is listed twice`,
+      );
+    }
+    seenNames.add(peer.name);
+    seenKeys.add(peer.publicKey);
+    peers.push({ name: peer.name, publicKey, publicKeyText: peer.publicKey });
+  });
+
+  if (!isLoopback(c.control.host) && !c.controlAllowRemote) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `${where}: control: ${c.control.host} is not loopback; the control API shows live state — set controlAllowRemote = true if you mean it`,
+    );
+  }
+
+  const { relay: relayTimings = {}, quality = {}, retry = {}, ...connection } = c.timings;
+  return {
+    file: where,
+    keyFile: resolve(dirname(where), c.key),
+    relay: c.relay,
+    listen: c.listen,
+    control: c.control,
+    controlAllowRemote: c.controlAllowRemote,
+    device: c.device,
+    tap: c.tap,
+    peers,
+    timings: {
+      ...defaultConnectionTimings,
+      ...connection,
+      retry: { ...defaultConnectionTimings.retry, ...retry },
+    },
+    relayTimings: {
+      ...defaultRelayLinkTimings,
+      ...relayTimings,
+      reconnect: { ...defaultRelayLinkTimings.reconnect, ...relayTimings.reconnect },
+    },
+    quality: { ...defaultQualityPolicy, ...quality },
+  };
+}
+
+export async function loadConfig(file: string): Promise<NodeConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
+    throw new ConfigError('CONFIG_UNREADABLE', `${resolve(file)}: cannot read config: ${why}`, {
+      cause: error,
+    });
+  }
+  return parseConfig(text, file);
+}

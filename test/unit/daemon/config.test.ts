@@ -1,0 +1,113 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeKey, generateIdentity } from '../../../src/crypto/identity.js';
+import { ConfigError, loadConfig, parseConfig } from '../../../src/daemon/config.js';
+import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
+
+let peerKey: string;
+beforeAll(async () => {
+  peerKey = encodeKey((await generateIdentity()).publicKey);
+});
+
+const minimal = () => `
+key = "a.key"
+relay = "ws://127.0.0.1:7000"
+[[peers]]
+name = "b"
+publicKey = "${peerKey}"
+`;
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('fills defaults and resolves the key next to the config file', () => {
+    const config = parseConfig(minimal(), '/etc/switchback/node.toml');
+    expect(config.keyFile).toBe('/etc/switchback/a.key');
+    expect(config.listen).toEqual({ host: '0.0.0.0', port: 7443 });
+    expect(config.control).toEqual({ host: '127.0.0.1', port: 7900 });
+    expect(config.tap).toEqual({ name: 'sb0', mtu: 1400 });
+    expect(config.peers).toHaveLength(1);
+    expect(config.peers[0]!.publicKey).toHaveLength(32);
+    expect(config.timings).toEqual(defaultConnectionTimings);
+  });
+
+  it('merges partial timings over the defaults', () => {
+    const config = parseConfig(
+      `${minimal()}\n[timings]\nheartbeatIntervalMs = 100\n[timings.retry]\ncapMs = 5000\n`,
+      'n.toml',
+    );
+    expect(config.timings.heartbeatIntervalMs).toBe(100);
+    expect(config.timings.retry).toEqual({ ...defaultConnectionTimings.retry, capMs: 5000 });
+  });
+
+  it('names the file and the field of a bad value in one line', () => {
+    const error = errorOf(() =>
+      parseConfig(minimal().replace('ws://127.0.0.1:7000', 'http://x'), 'n.toml'),
+    );
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.message).toMatch(/n\.toml: relay: must be a ws:\/\/ or wss:\/\/ URL/);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('refuses an unknown field rather than ignoring a typo', () => {
+    const error = errorOf(() => parseConfig(`${minimal()}\n[tap]\nmut = 1400\n`, 'n.toml'));
+    expect(error.message).toMatch(/tap: .*mut/);
+  });
+
+  it('refuses a peer key that is not a key', () => {
+    const error = errorOf(() => parseConfig(minimal().replace(peerKey, 'not-a-key'), 'n.toml'));
+    expect(error.message).toMatch(/peers\.0\.publicKey: not a public key/);
+  });
+
+  it('refuses the same peer twice', () => {
+    const twice = `${minimal()}\n[[peers]]\nname = "c"\npublicKey = "${peerKey}"\n`;
+    expect(errorOf(() => parseConfig(twice, 'n.toml')).message).toMatch(/listed twice/);
+  });
+
+  it('refuses a non-loopback control address unless asked', () => {
+    const remote = `control = "0.0.0.0:7900"\n${minimal()}`;
+    expect(errorOf(() => parseConfig(remote, 'n.toml')).message).toMatch(/controlAllowRemote/);
+    expect(parseConfig(`controlAllowRemote = true\n${remote}`, 'n.toml').control.host).toBe(
+      '0.0.0.0',
+    );
+  });
+
+  it('reports broken TOML with its line', () => {
+    expect(errorOf(() => parseConfig('key = ', 'n.toml')).message).toMatch(
+      /n\.toml: not valid TOML/,
+    );
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sb-config-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads a file', async () => {
+    const file = join(dir, 'node.toml');
+    await writeFile(file, minimal());
+    expect((await loadConfig(file)).keyFile).toBe(join(dir, 'a.key'));
+  });
+
+  it('says plainly when the file is missing', async () => {
+    await expect(loadConfig(join(dir, 'nope.toml'))).rejects.toMatchObject({
+      code: 'CONFIG_UNREADABLE',
+      message: expect.stringMatching(/nope\.toml: cannot read config: no such file/),
+    });
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * Renders laid-out chart geometry (layout.ts) as a standalone SVG: no
+ * scripts, no external fonts or images, numbers rounded so the output is
+ * byte-identical from run to run.
+ */
+import type { BoxGeometry, ChartGeometry, EdgeGeometry, TextLine } from './layout.js';
+import { FONT } from './layout.js';
+
+const COLORS = {
+  ink: '#1f2933',
+  muted: '#52606d',
+  line: '#3e4c59',
+  stateFill: '#f5f7fa',
+  stateStroke: '#3e4c59',
+  compoundFill: ['#eef4fb', '#e3edf8', '#d8e6f5'],
+  compoundStroke: '#7b93ad',
+  finalFill: '#fdf1f1',
+  labelBg: '#ffffff',
+};
+
+const n = (v: number) => (Math.round(v * 10) / 10).toString();
+
+function esc(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
+}
+
+function textBlock(
+  lines: readonly TextLine[],
+  x: number,
+  top: number,
+  anchor: 'start' | 'middle',
+): string {
+  let y = top;
+  const out: string[] = [];
+  for (const line of lines) {
+    const h = line.size * FONT.lineHeight;
+    // Baseline at ~78 % of the line box for DejaVu Sans.
+    const baseline = y + h * 0.5 + line.size * 0.36;
+    const attrs = [
+      `x="${n(x)}"`,
+      `y="${n(baseline)}"`,
+      `font-size="${line.size}"`,
+      anchor === 'middle' ? 'text-anchor="middle"' : '',
+      line.bold ? 'font-weight="bold"' : '',
+      line.muted ? `fill="${COLORS.muted}"` : '',
+    ].filter(Boolean);
+    out.push(`<text ${attrs.join(' ')}>${esc(line.text)}</text>`);
+    y += h;
+  }
+  return out.join('\n');
+}
+
+function drawBox(box: BoxGeometry): string {
+  const { x, y, width: w, height: h } = box;
+  switch (box.kind) {
+    case 'initial':
+      return `<circle cx="${n(x + w / 2)}" cy="${n(y + h / 2)}" r="${n(w / 2)}" fill="${COLORS.ink}"/>`;
+    case 'any':
+      return [
+        `<rect x="${n(x)}" y="${n(y)}" width="${n(w)}" height="${n(h)}" rx="${n(h / 2)}" fill="#ffffff" stroke="${COLORS.muted}" stroke-dasharray="4 3"/>`,
+        textBlock(
+          box.lines,
+          x + w / 2,
+          y + (h - box.lines[0]!.size * FONT.lineHeight) / 2,
+          'middle',
+        ),
+      ].join('\n');
+    case 'compound': {
+      const fill = COLORS.compoundFill[Math.min(box.depth, COLORS.compoundFill.length - 1)];
+      const [title, ...details] = box.lines;
+      const titleH = title!.size * FONT.lineHeight;
+      return [
+        `<rect x="${n(x)}" y="${n(y)}" width="${n(w)}" height="${n(h)}" rx="14" fill="${fill}" stroke="${COLORS.compoundStroke}" stroke-width="1.5"/>`,
+        textBlock([title!], x + 12, y + 8, 'start'),
+        details.length
+          ? `<line x1="${n(x)}" y1="${n(y + 8 + titleH + 3)}" x2="${n(x + w)}" y2="${n(y + 8 + titleH + 3)}" stroke="${COLORS.compoundStroke}" stroke-width="0.75"/>`
+          : '',
+        details.length ? textBlock(details, x + 12, y + 8 + titleH + 7, 'start') : '',
+      ]
+        .filter(Boolean)
+        .join('\n');
+    }
+    default: {
+      const final = box.kind === 'final';
+      const [title, ...details] = box.lines;
+      const titleH = title!.size * FONT.lineHeight;
+      const parts = [
+        `<rect x="${n(x)}" y="${n(y)}" width="${n(w)}" height="${n(h)}" rx="9" fill="${final ? COLORS.finalFill : COLORS.stateFill}" stroke="${COLORS.stateStroke}" stroke-width="1.5"/>`,
+      ];
+      if (final) {
+        parts.push(
+          `<rect x="${n(x + 3.5)}" y="${n(y + 3.5)}" width="${n(w - 7)}" height="${n(h - 7)}" rx="6" fill="none" stroke="${COLORS.stateStroke}" stroke-width="1"/>`,
+        );
+      }
+      if (details.length === 0) {
+        parts.push(textBlock([title!], x + w / 2, y + (h - titleH) / 2, 'middle'));
+      } else {
+        parts.push(textBlock([title!], x + w / 2, y + 10, 'middle'));
+        const sep = y + 10 + titleH + 3;
+        parts.push(
+          `<line x1="${n(x)}" y1="${n(sep)}" x2="${n(x + w)}" y2="${n(sep)}" stroke="${COLORS.stateStroke}" stroke-width="0.75"/>`,
+        );
+        parts.push(textBlock(details, x + 10, sep + 4, 'start'));
+      }
+      return parts.join('\n');
+    }
+  }
+}
+
+function drawEdge(edge: EdgeGeometry): string {
+  const points = edge.points.map(([x, y]) => `${n(x)},${n(y)}`).join(' ');
+  const parts = [
+    `<polyline points="${points}" fill="none" stroke="${COLORS.line}" stroke-width="1.25" marker-end="url(#arrow)"/>`,
+  ];
+  return parts.join('\n');
+}
+
+/** Closest point of a polyline to (px, py). */
+function nearestOnPolyline(points: ReadonlyArray<[number, number]>, px: number, py: number) {
+  let best: [number, number] = points[0]!;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (let i = 1; i < points.length; i++) {
+    const [ax, ay] = points[i - 1]!;
+    const [bx, by] = points[i]!;
+    const dx = bx - ax;
+    const dy = by - ay;
+    const len = dx * dx + dy * dy;
+    const t = len === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / len));
+    const q: [number, number] = [ax + t * dx, ay + t * dy];
+    const d = (q[0] - px) ** 2 + (q[1] - py) ** 2;
+    if (d < bestD) {
+      bestD = d;
+      best = q;
+    }
+  }
+  return best;
+}
+
+/**
+ * ELK puts a label beside its edge; where several edges run in parallel a
+ * short dotted leader from the label to its own edge removes any doubt.
+ */
+function drawLeader(edge: EdgeGeometry): string {
+  const label = edge.label;
+  if (!label || label.lines.length === 0) return '';
+  const cx = label.x + label.width / 2;
+  const cy = label.y + label.height / 2;
+  const [ex, ey] = nearestOnPolyline(edge.points, cx, cy);
+  const lx = Math.max(label.x, Math.min(label.x + label.width, ex));
+  const ly = Math.max(label.y, Math.min(label.y + label.height, ey));
+  if (Math.hypot(ex - lx, ey - ly) < 1.5) return '';
+  return [
+    `<line x1="${n(lx)}" y1="${n(ly)}" x2="${n(ex)}" y2="${n(ey)}" stroke="${COLORS.muted}" stroke-width="0.75" stroke-dasharray="2 2"/>`,
+    `<circle cx="${n(ex)}" cy="${n(ey)}" r="2" fill="${COLORS.line}"/>`,
+  ].join('\n');
+}
+
+function drawLabel(edge: EdgeGeometry): string {
+  const label = edge.label;
+  if (!label || label.lines.length === 0) return '';
+  return [
+    `<rect x="${n(label.x - 1)}" y="${n(label.y - 1)}" width="${n(label.width + 2)}" height="${n(label.height + 2)}" rx="3" fill="${COLORS.labelBg}" fill-opacity="0.92"/>`,
+    textBlock(label.lines, label.x + label.width / 2, label.y + 1, 'middle'),
+  ].join('\n');
+}
+
+export function renderSvg(geometry: ChartGeometry, title: string): string {
+  const w = Math.ceil(geometry.width);
+  const h = Math.ceil(geometry.height);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="DejaVu Sans, Verdana, sans-serif" fill="${COLORS.ink}">`,
+    `<title>${esc(title)}</title>`,
+    '<defs>',
+    `<marker id="arrow" viewBox="0 0 10 10" refX="9.5" refY="5" markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="${COLORS.line}"/></marker>`,
+    '</defs>',
+    `<rect width="${w}" height="${h}" fill="#ffffff"/>`,
+    '<g class="states">',
+    ...geometry.boxes.map(drawBox),
+    '</g>',
+    '<g class="transitions">',
+    ...geometry.edges.map(drawEdge),
+    '</g>',
+    '<g class="leaders">',
+    ...geometry.edges.map(drawLeader).filter(Boolean),
+    '</g>',
+    '<g class="labels">',
+    ...geometry.edges.map(drawLabel).filter(Boolean),
+    '</g>',
+    '</svg>',
+    '',
+  ].join('\n');
+}

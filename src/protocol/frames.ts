@@ -28,6 +28,18 @@ export const SIGNATURE_BYTES = 64;
 export const NONCE_BYTES = 32;
 export const SESSION_ID_BYTES = 16;
 export const MAC_BYTES = 32;
+/** version(1) type(1) epoch u32 counter u64: the DATA header, also the AEAD's
+ * associated data (docs/protocol.md §6.1). */
+export const DATA_HEADER_BYTES = 14;
+/** Poly1305 tag appended to every DATA ciphertext. */
+export const AEAD_TAG_BYTES = 16;
+/** Smallest DATA ciphertext: one kind byte plus the tag. */
+export const MIN_CIPHERTEXT_BYTES = 1 + AEAD_TAG_BYTES;
+/** Largest NOTICE message, in UTF-8 bytes. */
+export const MAX_NOTICE_BYTES = 1024;
+/** Largest counter a sender uses (2^53 - 1, so it is exact as a JS number);
+ * a session that reaches it needs a new handshake. */
+export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 
 export const FrameType = {
   // Relay control (plaintext between a client and the relay).
@@ -40,12 +52,12 @@ export const FrameType = {
   PEER_GONE: 0x07, //       r→c  peer key(32) reason u8 (PeerGoneReason)
   FORWARD: 0x08, //         c→r  destination key(32) payload…
   //                        r→c  source key(32) payload…   (payload = an end-to-end frame)
-  NOTICE: 0x09, //          r→c  code u16 message-length u16 message utf8 (non-fatal)
+  NOTICE: 0x09, //          r→c  code u16 message-length u16 message utf8 (non-fatal, ≤ 1024 bytes)
 
   // End to end (peer↔peer, inside FORWARD or raw on the direct link).
-  HANDSHAKE_INIT: 0x10, //  see docs/protocol.md §handshake
-  HANDSHAKE_RESP: 0x11,
-  DATA: 0x20, //            epoch u32 counter u64 ciphertext… (AEAD; plaintext is a SealedMessage)
+  HANDSHAKE_INIT: 0x10, //  identity(32) ephemeral(32) signature(64)   docs/protocol.md §5
+  HANDSHAKE_RESP: 0x11, //  identity(32) ephemeral(32) signature(64)
+  DATA: 0x20, //            epoch u32 counter u64 ciphertext(≥17) (AEAD; plaintext is a SealedMessage)
 
   // Direct-link proof (raw on a freshly opened direct link, before any DATA).
   REHANDSHAKE_CHALLENGE: 0x30, // sessionId(16) nonce(32)

@@ -1,0 +1,187 @@
+// The AEAD used for DATA (docs/protocol.md §6.1): ChaCha20-Poly1305 (IETF,
+// 96-bit nonce). Chosen over XChaCha20 because the nonce is a counter, never
+// random, so the extended nonce buys nothing and costs an HChaCha20 per frame.
+//
+//   nonce = epoch u32 BE | counter u64 BE   (= bytes 2..14 of the DATA frame)
+//   ad    = version | type | epoch | counter (= bytes 0..14 of the DATA frame)
+//
+// Per-epoch keys come from a one-way ratchet, so a key that leaks today does
+// not open yesterday's frames:  k(e+1) = crypto_kdf(k(e), id 1, "sbrekey1").
+//
+// Hot path: libsodium-wrappers copies every argument into WebAssembly memory
+// (one malloc each), copies the result out and frees. For DATA frames we use
+// one long-lived staging area in that memory instead: the caller writes the
+// header and plaintext straight into it, and the sealed frame comes out with a
+// single copy. Falls back to the wrappers if the low-level module is absent.
+import * as sodiumModule from 'libsodium-wrappers';
+import { AEAD_TAG_BYTES, DATA_HEADER_BYTES, MAX_FRAME_BYTES } from '../protocol/frames.js';
+import { requireSodium } from './sodium.js';
+
+export const AEAD_KEY_BYTES = 32;
+export const AEAD_NONCE_BYTES = 12;
+export const KDF_CONTEXT_REKEY = 'sbrekey1';
+export const KDF_ID_NEXT_EPOCH = 1;
+
+/** Key of the next epoch in the same direction. */
+export function nextEpochKey(key: Uint8Array): Uint8Array {
+  return requireSodium().crypto_kdf_derive_from_key(
+    AEAD_KEY_BYTES,
+    KDF_ID_NEXT_EPOCH,
+    KDF_CONTEXT_REKEY,
+    key,
+  );
+}
+
+export function wipe(key: Uint8Array): void {
+  requireSodium().memzero(key);
+}
+
+/** Seals and opens whole DATA frames: frame = header(14) | ciphertext, with
+ * header as associated data and header[2..14) as nonce. */
+export interface FrameAead {
+  /** A scratch view of 14 + plaintextLength bytes: write header then
+   * plaintext into it, then call seal(). Valid until the next call. */
+  stage(plaintextLength: number): Uint8Array;
+  /** The sealed frame (new bytes) for what was staged. */
+  seal(plaintextLength: number, key: Uint8Array): Uint8Array;
+  /** The plaintext (new bytes) of a whole DATA frame, or undefined when the
+   * tag does not verify. */
+  open(frame: Uint8Array, key: Uint8Array): Uint8Array | undefined;
+}
+
+interface LowLevelSodium {
+  HEAPU8: Uint8Array;
+  _malloc(size: number): number;
+  _crypto_aead_chacha20poly1305_ietf_encrypt(...args: number[]): number;
+  _crypto_aead_chacha20poly1305_ietf_decrypt(...args: number[]): number;
+}
+
+/** Staging areas in WebAssembly memory; one per process (calls are sync). */
+class HeapAead implements FrameAead {
+  private readonly keyPtr: number;
+  private readonly inPtr: number;
+  private readonly outPtr: number;
+
+  constructor(private readonly m: LowLevelSodium) {
+    const area = MAX_FRAME_BYTES + AEAD_TAG_BYTES;
+    const base = m._malloc(AEAD_KEY_BYTES + 2 * area);
+    if (!base) throw new Error('libsodium could not allocate the AEAD staging area');
+    this.keyPtr = base;
+    this.inPtr = base + AEAD_KEY_BYTES;
+    this.outPtr = this.inPtr + area;
+  }
+
+  stage(plaintextLength: number): Uint8Array {
+    // HEAPU8 is replaced when WebAssembly memory grows: read it every call.
+    return this.m.HEAPU8.subarray(this.inPtr, this.inPtr + DATA_HEADER_BYTES + plaintextLength);
+  }
+
+  seal(plaintextLength: number, key: Uint8Array): Uint8Array {
+    const { m, keyPtr, inPtr, outPtr } = this;
+    m.HEAPU8.set(key, keyPtr);
+    // c, clen_p, m, mlen (lo, hi), ad, adlen (lo, hi), nsec, npub, k
+    const rc = m._crypto_aead_chacha20poly1305_ietf_encrypt(
+      outPtr + DATA_HEADER_BYTES,
+      0,
+      inPtr + DATA_HEADER_BYTES,
+      plaintextLength,
+      0,
+      inPtr,
+      DATA_HEADER_BYTES,
+      0,
+      0,
+      inPtr + 2,
+      keyPtr,
+    );
+    const heap = m.HEAPU8;
+    heap.fill(0, keyPtr, keyPtr + AEAD_KEY_BYTES);
+    if (rc !== 0) throw new Error('crypto_aead_chacha20poly1305_ietf_encrypt failed');
+    heap.copyWithin(outPtr, inPtr, inPtr + DATA_HEADER_BYTES);
+    return heap.slice(outPtr, outPtr + DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES);
+  }
+
+  open(frame: Uint8Array, key: Uint8Array): Uint8Array | undefined {
+    const { m, keyPtr, inPtr, outPtr } = this;
+    const ciphertextLength = frame.length - DATA_HEADER_BYTES;
+    if (ciphertextLength < AEAD_TAG_BYTES || frame.length > MAX_FRAME_BYTES) return undefined;
+    let heap = m.HEAPU8;
+    heap.set(frame, inPtr);
+    heap.set(key, keyPtr);
+    // m, mlen_p, nsec, c, clen (lo, hi), ad, adlen (lo, hi), npub, k
+    const rc = m._crypto_aead_chacha20poly1305_ietf_decrypt(
+      outPtr,
+      0,
+      0,
+      inPtr + DATA_HEADER_BYTES,
+      ciphertextLength,
+      0,
+      inPtr,
+      DATA_HEADER_BYTES,
+      0,
+      inPtr + 2,
+      keyPtr,
+    );
+    heap = m.HEAPU8;
+    heap.fill(0, keyPtr, keyPtr + AEAD_KEY_BYTES);
+    if (rc !== 0) return undefined;
+    return heap.slice(outPtr, outPtr + ciphertextLength - AEAD_TAG_BYTES);
+  }
+}
+
+/** The same contract through the public wrappers (more copies, same bytes). */
+export class WrapperAead implements FrameAead {
+  private scratch = new Uint8Array(DATA_HEADER_BYTES + MAX_FRAME_BYTES);
+
+  stage(plaintextLength: number): Uint8Array {
+    return this.scratch.subarray(0, DATA_HEADER_BYTES + plaintextLength);
+  }
+
+  seal(plaintextLength: number, key: Uint8Array): Uint8Array {
+    const staged = this.stage(plaintextLength);
+    const ad = staged.subarray(0, DATA_HEADER_BYTES);
+    const ciphertext = requireSodium().crypto_aead_chacha20poly1305_ietf_encrypt(
+      staged.subarray(DATA_HEADER_BYTES),
+      ad,
+      null,
+      ad.subarray(2),
+      key,
+    );
+    const frame = new Uint8Array(DATA_HEADER_BYTES + ciphertext.length);
+    frame.set(ad, 0);
+    frame.set(ciphertext, DATA_HEADER_BYTES);
+    return frame;
+  }
+
+  open(frame: Uint8Array, key: Uint8Array): Uint8Array | undefined {
+    const ad = frame.subarray(0, DATA_HEADER_BYTES);
+    try {
+      return requireSodium().crypto_aead_chacha20poly1305_ietf_decrypt(
+        null,
+        frame.subarray(DATA_HEADER_BYTES),
+        ad,
+        ad.subarray(2),
+        key,
+      );
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+let shared: FrameAead | undefined;
+
+/** The process's FrameAead (heap-staged when possible). */
+export function frameAead(): FrameAead {
+  if (shared) return shared;
+  requireSodium();
+  const low = (sodiumModule as unknown as { libsodium?: Partial<LowLevelSodium> }).libsodium;
+  shared =
+    low &&
+    typeof low._malloc === 'function' &&
+    typeof low._crypto_aead_chacha20poly1305_ietf_encrypt === 'function' &&
+    typeof low._crypto_aead_chacha20poly1305_ietf_decrypt === 'function' &&
+    low.HEAPU8 instanceof Uint8Array
+      ? new HeapAead(low as LowLevelSodium)
+      : new WrapperAead();
+  return shared;
+}

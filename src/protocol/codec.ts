@@ -1,0 +1,601 @@
+// Binary codec for every Switchback frame (byte layouts: frames.ts comments and
+// docs/protocol.md §3). decodeFrame() returns a typed frame or throws a
+// ProtocolError with a stable code, whatever the bytes: it never reads past the
+// input, never loops on input-controlled counts, and wraps any surprise as
+// INTERNAL so that no other exception escapes.
+//
+// Decoded byte fields: fixed-size fields (keys, nonces, macs, signatures) are
+// copies; the variable-size FORWARD payload and DATA ciphertext are views into
+// the input (zero copy), valid while the caller keeps the input unchanged.
+import { ProtocolError } from './errors.js';
+import {
+  type Address,
+  DATA_HEADER_BYTES,
+  type Frame,
+  FrameType,
+  KEY_BYTES,
+  MAC_BYTES,
+  MAX_COUNTER,
+  MAX_FRAME_BYTES,
+  MAX_NOTICE_BYTES,
+  MIN_CIPHERTEXT_BYTES,
+  NONCE_BYTES,
+  PeerGoneReason,
+  PROTOCOL_VERSION,
+  SESSION_ID_BYTES,
+  SealedKind,
+  type SealedMessage,
+  SIGNATURE_BYTES,
+} from './frames.js';
+import {
+  addressBytes,
+  addressText,
+  checkBytes,
+  checkUint,
+  checkUint64,
+  isFrameType,
+} from './validation.js';
+
+const PEER_GONE_REASONS = new Set<number>(Object.values(PeerGoneReason));
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
+
+// ---------------------------------------------------------------------------
+// Reading
+
+class Reader {
+  private readonly view: DataView;
+  pos = 2; // past version and type
+
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  private need(n: number, field: string): void {
+    if (this.pos + n > this.bytes.length) {
+      throw new ProtocolError(
+        'TRUNCATED',
+        `frame ends inside ${field} (needs ${n} bytes at offset ${this.pos}, has ${this.bytes.length - this.pos})`,
+      );
+    }
+  }
+
+  u8(field: string): number {
+    this.need(1, field);
+    return this.view.getUint8(this.pos++);
+  }
+
+  u16(field: string): number {
+    this.need(2, field);
+    const value = this.view.getUint16(this.pos);
+    this.pos += 2;
+    return value;
+  }
+
+  u32(field: string): number {
+    this.need(4, field);
+    const value = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return value;
+  }
+
+  u64(field: string): bigint {
+    this.need(8, field);
+    const value = this.view.getBigUint64(this.pos);
+    this.pos += 8;
+    return value;
+  }
+
+  /** A copy of the next n bytes. */
+  copy(n: number, field: string): Uint8Array {
+    this.need(n, field);
+    const out = this.bytes.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** A view of everything left. */
+  rest(): Uint8Array {
+    const out = this.bytes.subarray(this.pos);
+    this.pos = this.bytes.length;
+    return out;
+  }
+
+  address(field: string): Address {
+    const family = this.u8(`${field} family`);
+    if (family !== 4 && family !== 6) {
+      throw new ProtocolError('BAD_ADDRESS', `${field} family must be 4 or 6, got ${family}`);
+    }
+    const host = addressText(this.copy(family === 4 ? 4 : 16, `${field} host`));
+    const port = this.u16(`${field} port`);
+    return { family, host, port };
+  }
+
+  end(type: string): void {
+    if (this.pos !== this.bytes.length) {
+      throw new ProtocolError(
+        'TRAILING_BYTES',
+        `${type} has ${this.bytes.length - this.pos} bytes after its last field`,
+      );
+    }
+  }
+}
+
+/** Decode one frame. Throws ProtocolError, and only ProtocolError. */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  try {
+    return decodeUnchecked(bytes);
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError('INTERNAL', `frame decoder failed: ${String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function checkHeader(bytes: Uint8Array): FrameType {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ProtocolError('NOT_BYTES', 'a frame must be a Uint8Array');
+  }
+  if (bytes.length > MAX_FRAME_BYTES) {
+    throw new ProtocolError(
+      'TOO_LARGE',
+      `frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`,
+    );
+  }
+  if (bytes.length < 2)
+    throw new ProtocolError('TRUNCATED', 'frame shorter than its 2-byte header');
+  if (bytes[0] !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      'BAD_VERSION',
+      `protocol version ${bytes[0]} is not ${PROTOCOL_VERSION}`,
+    );
+  }
+  const type = bytes[1]!;
+  if (!isFrameType(type)) {
+    throw new ProtocolError(
+      'UNKNOWN_TYPE',
+      `unknown frame type 0x${type.toString(16).padStart(2, '0')}`,
+    );
+  }
+  return type;
+}
+
+function decodeUnchecked(bytes: Uint8Array): Frame {
+  const type = checkHeader(bytes);
+  const r = new Reader(bytes);
+  let frame: Frame;
+  switch (type) {
+    case FrameType.HELLO:
+      frame = { type, key: r.copy(KEY_BYTES, 'key') };
+      break;
+    case FrameType.CHALLENGE:
+      frame = { type, nonce: r.copy(NONCE_BYTES, 'nonce'), relayId: r.copy(KEY_BYTES, 'relayId') };
+      break;
+    case FrameType.AUTH:
+      frame = { type, signature: r.copy(SIGNATURE_BYTES, 'signature') };
+      break;
+    case FrameType.WELCOME:
+      frame = { type, observed: r.address('observed') };
+      break;
+    case FrameType.CONNECT:
+      frame = { type, peer: r.copy(KEY_BYTES, 'peer'), listenPort: r.u16('listenPort') };
+      break;
+    case FrameType.ESTABLISHED:
+      frame = {
+        type,
+        peer: r.copy(KEY_BYTES, 'peer'),
+        observed: r.address('observed'),
+        listenPort: r.u16('listenPort'),
+      };
+      break;
+    case FrameType.PEER_GONE: {
+      const peer = r.copy(KEY_BYTES, 'peer');
+      const reason = r.u8('reason');
+      if (!PEER_GONE_REASONS.has(reason)) {
+        throw new ProtocolError('BAD_VALUE', `unknown PEER_GONE reason ${reason}`);
+      }
+      frame = { type, peer, reason: reason as PeerGoneReason };
+      break;
+    }
+    case FrameType.FORWARD:
+      frame = { type, key: r.copy(KEY_BYTES, 'key'), payload: r.rest() };
+      break;
+    case FrameType.NOTICE: {
+      const code = r.u16('code');
+      const length = r.u16('message length');
+      if (length > MAX_NOTICE_BYTES) {
+        throw new ProtocolError(
+          'TOO_LARGE',
+          `NOTICE message of ${length} bytes exceeds ${MAX_NOTICE_BYTES}`,
+        );
+      }
+      const raw = r.copy(length, 'message');
+      let message: string;
+      try {
+        message = utf8Decoder.decode(raw);
+      } catch (cause) {
+        throw new ProtocolError('BAD_UTF8', 'NOTICE message is not valid UTF-8', { cause });
+      }
+      frame = { type, code, message };
+      break;
+    }
+    case FrameType.HANDSHAKE_INIT:
+    case FrameType.HANDSHAKE_RESP:
+      frame = {
+        type,
+        identity: r.copy(KEY_BYTES, 'identity'),
+        ephemeral: r.copy(KEY_BYTES, 'ephemeral'),
+        signature: r.copy(SIGNATURE_BYTES, 'signature'),
+      };
+      break;
+    case FrameType.DATA: {
+      const epoch = r.u32('epoch');
+      const counter = r.u64('counter');
+      if (counter > BigInt(MAX_COUNTER)) {
+        throw new ProtocolError('BAD_VALUE', `DATA counter ${counter} exceeds 2^53 - 1`);
+      }
+      const ciphertext = r.rest();
+      if (ciphertext.length < MIN_CIPHERTEXT_BYTES) {
+        throw new ProtocolError(
+          'BAD_LENGTH',
+          `DATA ciphertext of ${ciphertext.length} bytes is shorter than ${MIN_CIPHERTEXT_BYTES}`,
+        );
+      }
+      frame = { type, epoch, counter, ciphertext };
+      break;
+    }
+    case FrameType.REHANDSHAKE_CHALLENGE:
+      frame = {
+        type,
+        sessionId: r.copy(SESSION_ID_BYTES, 'sessionId'),
+        nonce: r.copy(NONCE_BYTES, 'nonce'),
+      };
+      break;
+    case FrameType.REHANDSHAKE_RESPONSE:
+      frame = { type, nonce: r.copy(NONCE_BYTES, 'nonce'), mac: r.copy(MAC_BYTES, 'mac') };
+      break;
+    case FrameType.REHANDSHAKE_CONFIRM:
+      frame = { type, mac: r.copy(MAC_BYTES, 'mac') };
+      break;
+  }
+  r.end(`frame type 0x${type.toString(16)}`);
+  return frame;
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+class Writer {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private pos = 0;
+
+  constructor(size: number) {
+    if (size > MAX_FRAME_BYTES) {
+      throw new ProtocolError('TOO_LARGE', `frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`);
+    }
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  u8(value: number): this {
+    this.view.setUint8(this.pos++, value);
+    return this;
+  }
+  u16(value: number): this {
+    this.view.setUint16(this.pos, value);
+    this.pos += 2;
+    return this;
+  }
+  u32(value: number): this {
+    this.view.setUint32(this.pos, value);
+    this.pos += 4;
+    return this;
+  }
+  u64(value: bigint): this {
+    this.view.setBigUint64(this.pos, value);
+    this.pos += 8;
+    return this;
+  }
+  raw(value: Uint8Array): this {
+    this.bytes.set(value, this.pos);
+    this.pos += value.length;
+    return this;
+  }
+  address(host: Uint8Array, address: Address): this {
+    return this.u8(address.family)
+      .raw(host)
+      .u16(checkUint(address.port, 16, 'address port'));
+  }
+}
+
+function header(size: number, type: FrameType): Writer {
+  return new Writer(2 + size).u8(PROTOCOL_VERSION).u8(type);
+}
+
+/** Encode one frame. Invalid field values throw ProtocolError (never a
+ * malformed frame on the wire). */
+export function encodeFrame(frame: Frame): Uint8Array {
+  try {
+    return encodeUnchecked(frame);
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError('INTERNAL', `frame encoder failed: ${String(error)}`, { cause: error });
+  }
+}
+
+function encodeUnchecked(frame: Frame): Uint8Array {
+  switch (frame.type) {
+    case FrameType.HELLO:
+      return header(KEY_BYTES, frame.type).raw(checkBytes(frame.key, KEY_BYTES, 'key')).bytes;
+    case FrameType.CHALLENGE:
+      return header(NONCE_BYTES + KEY_BYTES, frame.type)
+        .raw(checkBytes(frame.nonce, NONCE_BYTES, 'nonce'))
+        .raw(checkBytes(frame.relayId, KEY_BYTES, 'relayId')).bytes;
+    case FrameType.AUTH:
+      return header(SIGNATURE_BYTES, frame.type).raw(
+        checkBytes(frame.signature, SIGNATURE_BYTES, 'signature'),
+      ).bytes;
+    case FrameType.WELCOME: {
+      const host = addressBytes(frame.observed);
+      return header(3 + host.length, frame.type).address(host, frame.observed).bytes;
+    }
+    case FrameType.CONNECT:
+      return header(KEY_BYTES + 2, frame.type)
+        .raw(checkBytes(frame.peer, KEY_BYTES, 'peer'))
+        .u16(checkUint(frame.listenPort, 16, 'listenPort')).bytes;
+    case FrameType.ESTABLISHED: {
+      const host = addressBytes(frame.observed);
+      return header(KEY_BYTES + 3 + host.length + 2, frame.type)
+        .raw(checkBytes(frame.peer, KEY_BYTES, 'peer'))
+        .address(host, frame.observed)
+        .u16(checkUint(frame.listenPort, 16, 'listenPort')).bytes;
+    }
+    case FrameType.PEER_GONE:
+      if (!PEER_GONE_REASONS.has(frame.reason)) {
+        throw new ProtocolError('BAD_VALUE', `unknown PEER_GONE reason ${String(frame.reason)}`);
+      }
+      return header(KEY_BYTES + 1, frame.type)
+        .raw(checkBytes(frame.peer, KEY_BYTES, 'peer'))
+        .u8(frame.reason).bytes;
+    case FrameType.FORWARD: {
+      if (!(frame.payload instanceof Uint8Array)) {
+        throw new ProtocolError('BAD_LENGTH', 'FORWARD payload must be a Uint8Array');
+      }
+      return header(KEY_BYTES + frame.payload.length, frame.type)
+        .raw(checkBytes(frame.key, KEY_BYTES, 'key'))
+        .raw(frame.payload).bytes;
+    }
+    case FrameType.NOTICE: {
+      if (typeof frame.message !== 'string') {
+        throw new ProtocolError('BAD_VALUE', 'NOTICE message must be a string');
+      }
+      const text = utf8Encoder.encode(frame.message);
+      if (text.length > MAX_NOTICE_BYTES) {
+        throw new ProtocolError(
+          'TOO_LARGE',
+          `NOTICE message of ${text.length} bytes exceeds ${MAX_NOTICE_BYTES}`,
+        );
+      }
+      return header(4 + text.length, frame.type)
+        .u16(checkUint(frame.code, 16, 'code'))
+        .u16(text.length)
+        .raw(text).bytes;
+    }
+    case FrameType.HANDSHAKE_INIT:
+    case FrameType.HANDSHAKE_RESP:
+      return header(2 * KEY_BYTES + SIGNATURE_BYTES, frame.type)
+        .raw(checkBytes(frame.identity, KEY_BYTES, 'identity'))
+        .raw(checkBytes(frame.ephemeral, KEY_BYTES, 'ephemeral'))
+        .raw(checkBytes(frame.signature, SIGNATURE_BYTES, 'signature')).bytes;
+    case FrameType.DATA: {
+      const counter = checkUint64(frame.counter, 'counter');
+      if (counter > BigInt(MAX_COUNTER)) {
+        throw new ProtocolError('BAD_VALUE', `DATA counter ${counter} exceeds 2^53 - 1`);
+      }
+      if (
+        !(frame.ciphertext instanceof Uint8Array) ||
+        frame.ciphertext.length < MIN_CIPHERTEXT_BYTES
+      ) {
+        throw new ProtocolError(
+          'BAD_LENGTH',
+          `DATA ciphertext must be at least ${MIN_CIPHERTEXT_BYTES} bytes`,
+        );
+      }
+      return header(DATA_HEADER_BYTES - 2 + frame.ciphertext.length, frame.type)
+        .u32(checkUint(frame.epoch, 32, 'epoch'))
+        .u64(counter)
+        .raw(frame.ciphertext).bytes;
+    }
+    case FrameType.REHANDSHAKE_CHALLENGE:
+      return header(SESSION_ID_BYTES + NONCE_BYTES, frame.type)
+        .raw(checkBytes(frame.sessionId, SESSION_ID_BYTES, 'sessionId'))
+        .raw(checkBytes(frame.nonce, NONCE_BYTES, 'nonce')).bytes;
+    case FrameType.REHANDSHAKE_RESPONSE:
+      return header(NONCE_BYTES + MAC_BYTES, frame.type)
+        .raw(checkBytes(frame.nonce, NONCE_BYTES, 'nonce'))
+        .raw(checkBytes(frame.mac, MAC_BYTES, 'mac')).bytes;
+    case FrameType.REHANDSHAKE_CONFIRM:
+      return header(MAC_BYTES, frame.type).raw(checkBytes(frame.mac, MAC_BYTES, 'mac')).bytes;
+    default:
+      throw new ProtocolError(
+        'UNKNOWN_TYPE',
+        `cannot encode frame type ${String((frame as { type: unknown }).type)}`,
+      );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// DATA hot path: header read/write without building a Frame object.
+
+/** Writes version, type, epoch and counter into target[offset..offset+14).
+ * The session's seal path uses it to build a DATA frame in one allocation. */
+export function writeDataHeader(
+  target: Uint8Array,
+  offset: number,
+  epoch: number,
+  counter: number,
+): void {
+  target[offset] = PROTOCOL_VERSION;
+  target[offset + 1] = FrameType.DATA;
+  writeU32(target, offset + 2, epoch);
+  // counter ≤ 2^53 - 1: split into high and low 32-bit words without BigInt.
+  writeU32(target, offset + 6, Math.floor(counter / 0x1_0000_0000));
+  writeU32(target, offset + 10, counter >>> 0);
+}
+
+function writeU32(target: Uint8Array, offset: number, value: number): void {
+  target[offset] = value >>> 24;
+  target[offset + 1] = (value >>> 16) & 0xff;
+  target[offset + 2] = (value >>> 8) & 0xff;
+  target[offset + 3] = value & 0xff;
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (
+    ((bytes[offset]! << 24) |
+      (bytes[offset + 1]! << 16) |
+      (bytes[offset + 2]! << 8) |
+      bytes[offset + 3]!) >>>
+    0
+  );
+}
+
+/** Epoch and counter of a DATA frame, parsed in place (no Frame object). */
+export interface DataHeader {
+  epoch: number;
+  counter: number;
+}
+
+/** Checks that `bytes` is a well-formed DATA frame and fills `out` with its
+ * epoch and counter. The ciphertext is bytes.subarray(DATA_HEADER_BYTES).
+ * Throws ProtocolError (same codes as decodeFrame). */
+export function readDataHeader(bytes: Uint8Array, out: DataHeader): DataHeader {
+  const type = checkHeader(bytes);
+  if (type !== FrameType.DATA) {
+    throw new ProtocolError(
+      'UNKNOWN_TYPE',
+      `expected a DATA frame, got type 0x${type.toString(16)}`,
+    );
+  }
+  if (bytes.length < DATA_HEADER_BYTES + MIN_CIPHERTEXT_BYTES) {
+    throw new ProtocolError('TRUNCATED', `DATA frame of ${bytes.length} bytes is too short`);
+  }
+  const high = readU32(bytes, 6);
+  if (high > 0x1f_ffff) throw new ProtocolError('BAD_VALUE', 'DATA counter exceeds 2^53 - 1');
+  out.epoch = readU32(bytes, 2);
+  out.counter = high * 0x1_0000_0000 + readU32(bytes, 10);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Sealed messages: the plaintext inside DATA (docs/protocol.md §6.2).
+
+export function encodeSealed(msg: SealedMessage): Uint8Array {
+  try {
+    const size = sealedSize(msg);
+    const out = new Uint8Array(size);
+    writeSealed(msg, out, 0);
+    return out;
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError('INTERNAL', `sealed encoder failed: ${String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Bytes encodeSealed(msg) would produce. */
+export function sealedSize(msg: SealedMessage): number {
+  switch (msg.kind) {
+    case SealedKind.ETHERNET:
+      if (!(msg.frame instanceof Uint8Array)) {
+        throw new ProtocolError('BAD_LENGTH', 'ETHERNET frame must be a Uint8Array');
+      }
+      return 1 + msg.frame.length;
+    case SealedKind.PING:
+    case SealedKind.PONG:
+      return 13;
+    case SealedKind.MIGRATE:
+      return 9;
+    case SealedKind.CLOSE:
+      return 2;
+    default:
+      throw new ProtocolError(
+        'UNKNOWN_KIND',
+        `unknown sealed kind ${String((msg as { kind: unknown }).kind)}`,
+      );
+  }
+}
+
+/** Writes msg at out[offset..offset + sealedSize(msg)). */
+export function writeSealed(msg: SealedMessage, out: Uint8Array, offset: number): void {
+  out[offset] = msg.kind;
+  switch (msg.kind) {
+    case SealedKind.ETHERNET:
+      out.set(msg.frame, offset + 1);
+      return;
+    case SealedKind.PING:
+    case SealedKind.PONG: {
+      const view = new DataView(out.buffer, out.byteOffset + offset);
+      view.setUint32(1, checkUint(msg.id, 32, 'id'));
+      view.setBigUint64(5, checkUint64(msg.sentAt, 'sentAt'));
+      return;
+    }
+    case SealedKind.MIGRATE:
+      new DataView(out.buffer, out.byteOffset + offset).setBigUint64(
+        1,
+        checkUint64(msg.lastSeq, 'lastSeq'),
+      );
+      return;
+    case SealedKind.CLOSE:
+      out[offset + 1] = checkUint(msg.reason, 8, 'reason');
+      return;
+  }
+}
+
+/** Decode a sealed plaintext. ETHERNET frames are views into `bytes`. Throws
+ * ProtocolError only. */
+export function decodeSealed(bytes: Uint8Array): SealedMessage {
+  try {
+    return decodeSealedUnchecked(bytes);
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError('INTERNAL', `sealed decoder failed: ${String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function decodeSealedUnchecked(bytes: Uint8Array): SealedMessage {
+  if (!(bytes instanceof Uint8Array))
+    throw new ProtocolError('NOT_BYTES', 'sealed plaintext must be a Uint8Array');
+  if (bytes.length < 1) throw new ProtocolError('TRUNCATED', 'sealed plaintext is empty');
+  if (bytes.length > MAX_FRAME_BYTES)
+    throw new ProtocolError('TOO_LARGE', 'sealed plaintext too large');
+  const kind = bytes[0]!;
+  const fixed = (size: number, name: string): DataView => {
+    if (bytes.length < size)
+      throw new ProtocolError('TRUNCATED', `${name} needs ${size} bytes, has ${bytes.length}`);
+    if (bytes.length > size)
+      throw new ProtocolError('TRAILING_BYTES', `${name} has ${bytes.length - size} extra bytes`);
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+  switch (kind) {
+    case SealedKind.ETHERNET:
+      return { kind, frame: bytes.subarray(1) };
+    case SealedKind.PING:
+    case SealedKind.PONG: {
+      const view = fixed(13, kind === SealedKind.PING ? 'PING' : 'PONG');
+      return { kind, id: view.getUint32(1), sentAt: view.getBigUint64(5) };
+    }
+    case SealedKind.MIGRATE:
+      return { kind, lastSeq: fixed(9, 'MIGRATE').getBigUint64(1) };
+    case SealedKind.CLOSE:
+      fixed(2, 'CLOSE');
+      return { kind, reason: bytes[1]! };
+    default:
+      throw new ProtocolError('UNKNOWN_KIND', `unknown sealed kind ${kind}`);
+  }
+}

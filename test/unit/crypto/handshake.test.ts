@@ -1,0 +1,251 @@
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HandshakeError } from '../../../src/crypto/errors.js';
+import {
+  completeHandshake,
+  Handshaker,
+  initiateHandshake,
+  initWins,
+  respondToHandshake,
+} from '../../../src/crypto/handshake.js';
+import { compareKeys, generateIdentity } from '../../../src/crypto/identity.js';
+import { sodiumReady } from '../../../src/crypto/sodium.js';
+import { decodeFrame, encodeFrame } from '../../../src/protocol/codec.js';
+import { FrameType, type HandshakeInit, type HandshakeResp } from '../../../src/protocol/frames.js';
+import { handshakePair } from './pair.js';
+
+beforeAll(async () => {
+  await sodiumReady();
+});
+
+const viaWire = <T extends HandshakeInit | HandshakeResp>(frame: T): T =>
+  decodeFrame(encodeFrame(frame)) as T;
+
+describe('end-to-end handshake', () => {
+  it('gives both sides mirrored keys and the same session id', async () => {
+    const { alice, bob, aliceKeys, bobKeys } = await handshakePair();
+    expect(aliceKeys.sessionId).toHaveLength(16);
+    expect(aliceKeys.sessionId).toEqual(bobKeys.sessionId);
+    expect(aliceKeys.sendKey).toEqual(bobKeys.recvKey);
+    expect(aliceKeys.recvKey).toEqual(bobKeys.sendKey);
+    expect(aliceKeys.sendKey).not.toEqual(aliceKeys.recvKey);
+    expect(aliceKeys.proofKey).toEqual(bobKeys.proofKey);
+    expect(aliceKeys.role).toBe('initiator');
+    expect(bobKeys.role).toBe('responder');
+    expect(aliceKeys.peerIdentity).toEqual(bob.publicKey);
+    expect(bobKeys.peerIdentity).toEqual(alice.publicKey);
+  });
+
+  it('gives a fresh session id and keys for every handshake', async () => {
+    const first = await handshakePair();
+    const second = await handshakePair();
+    expect(first.aliceKeys.sessionId).not.toEqual(second.aliceKeys.sessionId);
+    expect(first.aliceKeys.sendKey).not.toEqual(second.aliceKeys.sendKey);
+  });
+
+  it('derives keys exactly as docs/protocol.md §5 writes them', async () => {
+    const sodium = await sodiumReady();
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const pending = initiateHandshake(alice, bob.publicKey);
+    const ephemeralSecret = pending.ephemeralSecret.slice();
+    const { resp } = respondToHandshake(bob, alice.publicKey, pending.init);
+    const keys = completeHandshake(pending, resp);
+    const label = (text: string) => new TextEncoder().encode(text);
+    const cat = (...parts: Uint8Array[]) => new Uint8Array(parts.flatMap((p) => [...p]));
+    const [I, R, eI, eR] = [alice.publicKey, bob.publicKey, pending.init.ephemeral, resp.ephemeral];
+    // Signatures as specified.
+    expect(
+      sodium.crypto_sign_verify_detached(
+        pending.init.signature,
+        cat(label('switchback/v1 handshake-init'), I, R, eI),
+        I,
+      ),
+    ).toBe(true);
+    expect(
+      sodium.crypto_sign_verify_detached(
+        resp.signature,
+        cat(label('switchback/v1 handshake-resp'), I, R, eI, eR, pending.init.signature),
+        R,
+      ),
+    ).toBe(true);
+    // Keys as specified.
+    const h = sodium.crypto_generichash(
+      32,
+      cat(label('switchback/v1 transcript'), I, R, eI, eR),
+      null,
+    );
+    const dh = sodium.crypto_scalarmult(ephemeralSecret, eR);
+    const prk = sodium.crypto_generichash(32, dh, h);
+    expect(keys.sendKey).toEqual(sodium.crypto_kdf_derive_from_key(32, 1, 'sbsessn1', prk));
+    expect(keys.recvKey).toEqual(sodium.crypto_kdf_derive_from_key(32, 2, 'sbsessn1', prk));
+    expect(keys.proofKey).toEqual(sodium.crypto_kdf_derive_from_key(32, 3, 'sbsessn1', prk));
+    expect(keys.sessionId).toEqual(
+      sodium.crypto_generichash(16, cat(label('switchback/v1 session-id'), h), null),
+    );
+  });
+
+  it('survives the wire codec', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const pending = initiateHandshake(alice, bob.publicKey);
+    const { resp, keys } = respondToHandshake(bob, alice.publicKey, viaWire(pending.init));
+    expect(completeHandshake(pending, viaWire(resp)).sessionId).toEqual(keys.sessionId);
+  });
+
+  it('refuses an INIT from an identity the responder does not expect (PEER_MISMATCH)', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const mallory = await generateIdentity();
+    const pending = initiateHandshake(mallory, bob.publicKey);
+    expect(() => respondToHandshake(bob, alice.publicKey, pending.init)).toThrow(
+      expect.objectContaining({ code: 'PEER_MISMATCH' }),
+    );
+  });
+
+  it('refuses a RESP from an identity the initiator does not expect (PEER_MISMATCH)', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const mallory = await generateIdentity();
+    const pending = initiateHandshake(alice, bob.publicKey);
+    // Mallory holds a valid RESP of her own (to an INIT alice sent her) and
+    // replays it in bob's place.
+    const { resp } = respondToHandshake(
+      mallory,
+      alice.publicKey,
+      initiateHandshake(alice, mallory.publicKey).init,
+    );
+    expect(() => completeHandshake(pending, resp)).toThrow(
+      expect.objectContaining({ code: 'PEER_MISMATCH' }),
+    );
+  });
+
+  it('refuses an INIT meant for another responder (BAD_SIGNATURE)', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const carol = await generateIdentity();
+    const toCarol = initiateHandshake(alice, carol.publicKey);
+    expect(() => respondToHandshake(bob, alice.publicKey, toCarol.init)).toThrow(
+      expect.objectContaining({ code: 'BAD_SIGNATURE' }),
+    );
+  });
+
+  it('refuses a RESP that answers another INIT (BAD_SIGNATURE)', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const first = initiateHandshake(alice, bob.publicKey);
+    const second = initiateHandshake(alice, bob.publicKey);
+    const { resp } = respondToHandshake(bob, alice.publicKey, first.init);
+    expect(() => completeHandshake(second, resp)).toThrow(
+      expect.objectContaining({ code: 'BAD_SIGNATURE' }),
+    );
+  });
+
+  it('any flipped bit in INIT or RESP is refused with a HandshakeError', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: 128 * 8 - 1 }), fc.boolean(), async (bit, inResp) => {
+        const pending = initiateHandshake(alice, bob.publicKey);
+        const flip = <T extends HandshakeInit | HandshakeResp>(frame: T): T => {
+          const bytes = encodeFrame(frame);
+          bytes[2 + (bit >> 3)]! ^= 1 << (bit & 7);
+          return decodeFrame(bytes) as T;
+        };
+        if (!inResp) {
+          expect(() => respondToHandshake(bob, alice.publicKey, flip(pending.init))).toThrow(
+            HandshakeError,
+          );
+          return;
+        }
+        const { resp } = respondToHandshake(bob, alice.publicKey, pending.init);
+        expect(() => completeHandshake(pending, flip(resp))).toThrow(HandshakeError);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses a low-order ephemeral key (BAD_KEY) even when properly signed', async () => {
+    const { signDetached } = await import('../../../src/crypto/identity.js');
+    const { LABEL_INIT } = await import('../../../src/crypto/handshake.js');
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const ephemeral = new Uint8Array(32); // the all-zero point: X25519 result is zero
+    const message = new Uint8Array([
+      ...LABEL_INIT,
+      ...alice.publicKey,
+      ...bob.publicKey,
+      ...ephemeral,
+    ]);
+    const init: HandshakeInit = {
+      type: FrameType.HANDSHAKE_INIT,
+      identity: alice.publicKey,
+      ephemeral,
+      signature: signDetached(alice.secretKey, message),
+    };
+    expect(() => respondToHandshake(bob, alice.publicKey, init)).toThrow(
+      expect.objectContaining({ code: 'BAD_KEY' }),
+    );
+  });
+});
+
+describe('Handshaker (driver with tie-break)', () => {
+  it('completes a normal handshake', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const a = new Handshaker(alice, bob.publicKey);
+    const b = new Handshaker(bob, alice.publicKey);
+    const stepB = b.receive(a.start());
+    expect(stepB.reply?.type).toBe(FrameType.HANDSHAKE_RESP);
+    const stepA = a.receive(stepB.reply!);
+    expect(stepA.keys?.sessionId).toEqual(stepB.keys?.sessionId);
+    expect(a.isPending).toBe(false);
+  });
+
+  it('resolves simultaneous INITs: the smaller key wins, both end with one session', async () => {
+    for (let i = 0; i < 5; i++) {
+      const alice = await generateIdentity();
+      const bob = await generateIdentity();
+      const a = new Handshaker(alice, bob.publicKey);
+      const b = new Handshaker(bob, alice.publicKey);
+      const initA = a.start();
+      const initB = b.start();
+      const atA = a.receive(initB);
+      const atB = b.receive(initA);
+      const aliceSmaller = compareKeys(alice.publicKey, bob.publicKey) < 0;
+      expect(initWins(alice.publicKey, bob.publicKey)).toBe(aliceSmaller);
+      const [winner, loserStep, winnerStep] = aliceSmaller ? [a, atB, atA] : [b, atA, atB];
+      expect(winnerStep.ignored).toBe(true);
+      expect(loserStep.reply).toBeDefined();
+      const done = winner.receive(loserStep.reply!);
+      expect(done.keys?.sessionId).toEqual(loserStep.keys?.sessionId);
+      expect(done.keys?.sendKey).toEqual(loserStep.keys?.recvKey);
+    }
+  });
+
+  it('refuses a RESP with no INIT pending, and a forged RESP leaves the INIT pending', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const a = new Handshaker(alice, bob.publicKey);
+    const b = new Handshaker(bob, alice.publicKey);
+    const init = a.start();
+    const { reply } = b.receive(init);
+    const forged = { ...reply!, signature: new Uint8Array(64) };
+    expect(() => a.receive(forged)).toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
+    expect(a.isPending).toBe(true);
+    expect(a.receive(reply!).keys).toBeDefined();
+    expect(() => a.receive(reply!)).toThrow(expect.objectContaining({ code: 'HANDSHAKE_STATE' }));
+  });
+
+  it('still reports a wrong peer while its own INIT is pending', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const mallory = await generateIdentity();
+    const a = new Handshaker(alice, bob.publicKey);
+    a.start();
+    const fromMallory = initiateHandshake(mallory, alice.publicKey).init;
+    expect(() => a.receive(fromMallory)).toThrow(
+      expect.objectContaining({ code: 'PEER_MISMATCH' }),
+    );
+  });
+});

@@ -1,0 +1,403 @@
+/*
+ * switchback_tap — the smallest native piece Switchback needs to use a Linux
+ * TAP device from Node: the TUNSETIFF ioctl (Node has no ioctl), and a reader
+ * that drains many frames per readiness wakeup without touching libuv's
+ * threadpool.
+ *
+ * Exports (all synchronous, all throw an Error with .code = errno name,
+ * .errno and .syscall on failure):
+ *   open(name: string, nonBlocking: boolean) -> { fd, name }
+ *       name "" lets the kernel pick "tapN". The device is not persistent:
+ *       it disappears when the fd is closed.
+ *   close(fd) -> undefined
+ *   writeFrames(fd, frames: Uint8Array[]) -> number
+ *       one write(2) per frame; stops at the first EAGAIN (queue full) and
+ *       returns how many were written, so the caller can count drops.
+ *   startReader(fd, batchMax, frameMax, onBatch) -> reader
+ *       uv_poll on the fd (main thread, no threadpool). On each readable
+ *       event, read(2) up to batchMax frames into a reused slab, then call
+ *       onBatch(null, bytes: Buffer, lengths: Uint32Array) with the frames
+ *       packed back to back in one fresh Buffer. A read error other than
+ *       EAGAIN/EINTR calls onBatch(error) once and stops the reader.
+ *   stopReader(reader) -> undefined   (idempotent)
+ */
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define CHECK(env, call)                                                       \
+  do {                                                                         \
+    if ((call) != napi_ok) {                                                 \
+      napi_throw_error((env), "TAP_NATIVE", "node-api call failed: " #call);   \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+
+static napi_value make_errno_error(napi_env env, int err, const char *syscall) {
+  napi_value msg, code, error, num, sc;
+  char text[160];
+  const char *name = NULL;
+  switch (err) {
+  case EPERM: name = "EPERM"; break;
+  case EACCES: name = "EACCES"; break;
+  case ENOENT: name = "ENOENT"; break;
+  case ENODEV: name = "ENODEV"; break;
+  case ENXIO: name = "ENXIO"; break;
+  case EBUSY: name = "EBUSY"; break;
+  case EINVAL: name = "EINVAL"; break;
+  case EEXIST: name = "EEXIST"; break;
+  case EBADF: name = "EBADF"; break;
+  case EIO: name = "EIO"; break;
+  case EFAULT: name = "EFAULT"; break;
+  case ENOMEM: name = "ENOMEM"; break;
+  case ENOBUFS: name = "ENOBUFS"; break;
+  case EMSGSIZE: name = "EMSGSIZE"; break;
+  default: name = "EUNKNOWN"; break;
+  }
+  snprintf(text, sizeof text, "%s: %s (%s)", syscall, strerror(err), name);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, -err, &num);
+  napi_set_named_property(env, error, "errno", num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, error, "syscall", sc);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  napi_throw(env, make_errno_error(env, err, syscall));
+  return NULL;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static napi_value tap_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char name[IFNAMSIZ + 1];
+  size_t len = 0;
+  bool non_blocking = true;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "open(name, nonBlocking)");
+    return NULL;
+  }
+  /* The JS side validates the name; this bound only keeps us memory-safe. */
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok ||
+      len >= IFNAMSIZ) {
+    return throw_errno(env, EINVAL, "ioctl(TUNSETIFF)");
+  }
+  CHECK(env, napi_get_value_bool(env, argv[1], &non_blocking));
+
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | (non_blocking ? O_NONBLOCK : 0));
+  if (fd < 0) return throw_errno(env, errno, "open(/dev/net/tun)");
+
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  /* IFF_NO_PI: no 4-byte packet-info header, the fd carries bare Ethernet. */
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  if (len > 0) memcpy(ifr.ifr_name, name, len);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "ioctl(TUNSETIFF)");
+  }
+
+  napi_value result, fdv, namev;
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_create_int32(env, fd, &fdv));
+  CHECK(env, napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &namev));
+  CHECK(env, napi_set_named_property(env, result, "fd", fdv));
+  CHECK(env, napi_set_named_property(env, result, "name", namev));
+  return result;
+}
+
+static napi_value tap_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  if (close(fd) < 0 && errno != EINTR) return throw_errno(env, errno, "close");
+  return NULL;
+}
+
+/* ---- write ------------------------------------------------------------- */
+
+static napi_value tap_write_frames(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1;
+  uint32_t count = 0, written = 0;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  CHECK(env, napi_get_array_length(env, argv[1], &count));
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *data = NULL;
+    CHECK(env, napi_get_element(env, argv[1], i, &item));
+    if (napi_get_typedarray_info(env, item, &type, &length, &data, NULL, NULL) != napi_ok ||
+        type != napi_uint8_array) {
+      napi_throw_type_error(env, NULL, "writeFrames: every frame must be a Uint8Array");
+      return NULL;
+    }
+    ssize_t n;
+    do {
+      n = write(fd, data, length);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+      return throw_errno(env, errno, "write");
+    }
+    written++;
+  }
+  napi_value result;
+  CHECK(env, napi_create_uint32(env, written, &result));
+  return result;
+}
+
+/* ---- reader ------------------------------------------------------------ */
+
+typedef struct reader {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_ref self; /* keeps the JS handle alive while polling */
+  napi_async_context async;
+  int fd;
+  uint32_t batch_max;
+  uint32_t frame_max;
+  uint8_t *slab;      /* batch_max * frame_max bytes, reused */
+  uint32_t *lengths;  /* batch_max lengths, reused */
+  int stopped;
+  int closed;         /* uv handle closed, memory may be freed by finaliser */
+  int finalised;      /* JS object gone */
+} reader_t;
+
+static void reader_free_if_done(reader_t *r) {
+  if (r->closed && r->finalised) {
+    free(r->slab);
+    free(r->lengths);
+    free(r);
+  }
+}
+
+static void reader_on_close(uv_handle_t *handle) {
+  reader_t *r = (reader_t *)handle->data;
+  r->closed = 1;
+  reader_free_if_done(r);
+}
+
+static void reader_stop(reader_t *r) {
+  if (r->stopped) return;
+  r->stopped = 1;
+  uv_poll_stop(&r->poll);
+  uv_close((uv_handle_t *)&r->poll, reader_on_close);
+  if (r->callback) {
+    napi_delete_reference(r->env, r->callback);
+    r->callback = NULL;
+  }
+  if (r->async) {
+    napi_async_destroy(r->env, r->async);
+    r->async = NULL;
+  }
+  if (r->self) {
+    napi_delete_reference(r->env, r->self);
+    r->self = NULL;
+  }
+}
+
+static void reader_cleanup_hook(void *arg) { reader_stop((reader_t *)arg); }
+
+static void reader_deliver(reader_t *r, napi_value *args, size_t argc) {
+  napi_value cb, recv, ignored;
+  if (napi_get_reference_value(r->env, r->callback, &cb) != napi_ok) return;
+  /* napi_make_callback wants an object receiver; the callback ignores `this`. */
+  napi_get_global(r->env, &recv);
+  napi_status status = napi_make_callback(r->env, r->async, recv, cb, argc, args, &ignored);
+  if (status == napi_pending_exception) {
+    /* The JS side guards its handler; anything that still escapes is a bug
+     * and surfaces as an uncaught exception, as it would from an emitter. */
+    napi_value exc;
+    napi_get_and_clear_last_exception(r->env, &exc);
+    napi_fatal_exception(r->env, exc);
+  }
+}
+
+static void reader_on_readable(uv_poll_t *handle, int status, int events) {
+  reader_t *r = (reader_t *)handle->data;
+  if (r->stopped) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(r->env, &scope);
+
+  if (status < 0) {
+    napi_value args[1] = {make_errno_error(r->env, -status, "uv_poll")};
+    reader_deliver(r, args, 1);
+    napi_remove_env_cleanup_hook(r->env, reader_cleanup_hook, r);
+    reader_stop(r);
+    napi_close_handle_scope(r->env, scope);
+    return;
+  }
+  (void)events;
+
+  uint32_t count = 0;
+  size_t total = 0;
+  int fatal = 0;
+  while (count < r->batch_max) {
+    ssize_t n = read(r->fd, r->slab + (size_t)count * r->frame_max, r->frame_max);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) fatal = errno;
+      break;
+    }
+    if (n == 0) break;
+    r->lengths[count++] = (uint32_t)n;
+    total += (size_t)n;
+  }
+
+  if (count > 0) {
+    napi_value bytes, lengths_ab, lengths, args[3];
+    void *dst = NULL, *ldst = NULL;
+    if (napi_create_buffer(r->env, total, &dst, &bytes) == napi_ok &&
+        napi_create_arraybuffer(r->env, (size_t)count * 4, &ldst, &lengths_ab) == napi_ok &&
+        napi_create_typedarray(r->env, napi_uint32_array, count, lengths_ab, 0, &lengths) == napi_ok) {
+      size_t off = 0;
+      for (uint32_t i = 0; i < count; i++) {
+        memcpy((uint8_t *)dst + off, r->slab + (size_t)i * r->frame_max, r->lengths[i]);
+        off += r->lengths[i];
+      }
+      memcpy(ldst, r->lengths, (size_t)count * 4);
+      napi_get_null(r->env, &args[0]);
+      args[1] = bytes;
+      args[2] = lengths;
+      reader_deliver(r, args, 3);
+    }
+  }
+  if (fatal && !r->stopped) {
+    napi_value args[1] = {make_errno_error(r->env, fatal, "read")};
+    reader_deliver(r, args, 1);
+    napi_remove_env_cleanup_hook(r->env, reader_cleanup_hook, r);
+    reader_stop(r);
+  }
+  napi_close_handle_scope(r->env, scope);
+}
+
+static void reader_finalise(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  reader_t *r = (reader_t *)data;
+  r->finalised = 1;
+  if (!r->stopped) {
+    /* Only reachable at env teardown; the cleanup hook normally ran first. */
+    napi_remove_env_cleanup_hook(env, reader_cleanup_hook, r);
+    reader_stop(r);
+    return; /* freed by reader_on_close */
+  }
+  reader_free_if_done(r);
+}
+
+static napi_value tap_start_reader(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t fd = -1;
+  uint32_t batch_max = 0, frame_max = 0;
+  napi_valuetype cbtype;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "startReader(fd, batchMax, frameMax, onBatch)");
+    return NULL;
+  }
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  CHECK(env, napi_get_value_uint32(env, argv[1], &batch_max));
+  CHECK(env, napi_get_value_uint32(env, argv[2], &frame_max));
+  CHECK(env, napi_typeof(env, argv[3], &cbtype));
+  if (cbtype != napi_function || batch_max == 0 || batch_max > 4096 || frame_max < 64 ||
+      frame_max > 65536) {
+    napi_throw_range_error(env, NULL, "startReader: bad arguments");
+    return NULL;
+  }
+
+  uv_loop_t *loop = NULL;
+  CHECK(env, napi_get_uv_event_loop(env, &loop));
+  reader_t *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, ENOMEM, "calloc");
+  r->slab = malloc((size_t)batch_max * frame_max);
+  r->lengths = malloc((size_t)batch_max * sizeof(uint32_t));
+  if (!r->slab || !r->lengths) {
+    free(r->slab);
+    free(r->lengths);
+    free(r);
+    return throw_errno(env, ENOMEM, "malloc");
+  }
+  r->env = env;
+  r->fd = fd;
+  r->batch_max = batch_max;
+  r->frame_max = frame_max;
+  int rc = uv_poll_init(loop, &r->poll, fd);
+  if (rc < 0) {
+    free(r->slab);
+    free(r->lengths);
+    free(r);
+    return throw_errno(env, -rc, "uv_poll_init");
+  }
+  r->poll.data = r;
+
+  /* A plain object (not an external): napi_async_init needs an object as the
+   * async resource. The reader hangs off it with napi_wrap. */
+  napi_value handle, resource_name;
+  CHECK(env, napi_create_object(env, &handle));
+  CHECK(env, napi_wrap(env, handle, r, reader_finalise, NULL, NULL));
+  CHECK(env, napi_create_reference(env, argv[3], 1, &r->callback));
+  CHECK(env, napi_create_reference(env, handle, 1, &r->self));
+  CHECK(env, napi_create_string_utf8(env, "SwitchbackTapReader", NAPI_AUTO_LENGTH, &resource_name));
+  CHECK(env, napi_async_init(env, handle, resource_name, &r->async));
+  CHECK(env, napi_add_env_cleanup_hook(env, reader_cleanup_hook, r));
+  rc = uv_poll_start(&r->poll, UV_READABLE, reader_on_readable);
+  if (rc < 0) {
+    napi_remove_env_cleanup_hook(env, reader_cleanup_hook, r);
+    reader_stop(r);
+    return throw_errno(env, -rc, "uv_poll_start");
+  }
+  return handle;
+}
+
+static napi_value tap_stop_reader(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *data = NULL;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, napi_unwrap(env, argv[0], &data));
+  reader_t *r = (reader_t *)data;
+  if (!r->stopped) {
+    napi_remove_env_cleanup_hook(env, reader_cleanup_hook, r);
+    reader_stop(r);
+  }
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"open", NULL, tap_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, tap_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeFrames", NULL, tap_write_frames, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"startReader", NULL, tap_start_reader, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stopReader", NULL, tap_stop_reader, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
+    return NULL;
+  return exports;
+}

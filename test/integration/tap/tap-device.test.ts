@@ -1,0 +1,192 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TapConfigError, TapNameInUseError, TapNameInvalidError } from '../../../src/tap/errors.js';
+import { openTapDevice, type TapDevice } from '../../../src/tap/tap-device.js';
+
+// Needs root and /dev/net/tun (CI runs as root). Every address used here lives
+// inside the two namespaces this file creates and deletes.
+const run = promisify(execFile);
+const suffix = `${process.pid}-${Date.now().toString(36)}`;
+const NS_A = `swbt-a-${suffix}`;
+const NS_B = `swbt-b-${suffix}`;
+const ADDR_A = '10.77.0.1';
+const ADDR_B = '10.77.0.2';
+const childScript = fileURLToPath(new URL('./fixtures/open-tap.mts', import.meta.url));
+
+async function linkExists(name: string): Promise<boolean> {
+  try {
+    await run('ip', ['link', 'show', 'dev', name]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function openInChild(
+  wrapper: string[],
+): Promise<{ ok: boolean; code?: string; message?: string }> {
+  const { stdout } = await run(wrapper[0] as string, [
+    ...wrapper.slice(1),
+    process.execPath,
+    '--import',
+    'tsx',
+    childScript,
+  ]);
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+}
+
+describe('TapDevice across two network namespaces', () => {
+  const devices: TapDevice[] = [];
+  let a: TapDevice;
+  let b: TapDevice;
+
+  beforeAll(async () => {
+    await run('ip', ['netns', 'add', NS_A]);
+    await run('ip', ['netns', 'add', NS_B]);
+    // The pid keeps names unique between concurrent runs in the root namespace,
+    // where each device exists briefly before it moves into its namespace.
+    a = await openTapDevice({
+      name: `sba${process.pid}`,
+      netns: NS_A,
+      addresses: [`${ADDR_A}/24`],
+      mtu: 1400,
+    });
+    devices.push(a);
+    b = await openTapDevice({
+      name: `sbb${process.pid}`,
+      netns: NS_B,
+      addresses: [`${ADDR_B}/24`],
+      mtu: 1400,
+    });
+    devices.push(b);
+  });
+
+  afterAll(async () => {
+    for (const device of devices) await device.close();
+    for (const ns of [NS_A, NS_B]) await run('ip', ['netns', 'del', ns]).catch(() => {});
+  });
+
+  it('carries ping both ways through a JS loop copying frames between the devices', async () => {
+    expect(a.name).toBe(`sba${process.pid}`);
+    expect(a.mtu).toBe(1400);
+    a.onFrames((frames) => b.writeBatch(frames));
+    b.onFrames((frames) => a.writeBatch(frames));
+
+    const there = await run('ip', [
+      'netns',
+      'exec',
+      NS_A,
+      'ping',
+      '-c',
+      '3',
+      '-i',
+      '0.2',
+      '-W',
+      '2',
+      ADDR_B,
+    ]);
+    expect(there.stdout).toMatch(/3 packets transmitted, 3 received/);
+    const back = await run('ip', [
+      'netns',
+      'exec',
+      NS_B,
+      'ping',
+      '-c',
+      '3',
+      '-i',
+      '0.2',
+      '-W',
+      '2',
+      ADDR_A,
+    ]);
+    expect(back.stdout).toMatch(/3 packets transmitted, 3 received/);
+
+    // ARP + 6 echo requests + 6 replies at least, read on one side, written on the other.
+    expect(a.stats.framesRead).toBeGreaterThanOrEqual(7);
+    expect(b.stats.framesRead).toBeGreaterThanOrEqual(7);
+    expect(b.stats.framesWritten).toBe(a.stats.framesRead - sumDrops(b));
+    expect(a.stats.handlerErrors + b.stats.handlerErrors).toBe(0);
+  });
+
+  it('counts oversized and runt frames as drops instead of throwing', () => {
+    const before = a.stats.framesWritten;
+    expect(a.write(new Uint8Array(1400 + 18 + 1))).toBe(false);
+    expect(a.write(new Uint8Array(10))).toBe(false);
+    expect(a.stats.writeDrops.tooLarge).toBe(1);
+    expect(a.stats.writeDrops.tooShort).toBe(1);
+    expect(a.stats.framesWritten).toBe(before);
+  });
+
+  it('refuses a name the kernel already has, with TAP_NAME_IN_USE', async () => {
+    const holder = await openTapDevice({ name: 'swbt%d', up: false });
+    devices.push(holder);
+    await expect(openTapDevice({ name: holder.name, up: false })).rejects.toSatisfy(
+      (e) => e instanceof TapNameInUseError && e.code === 'TAP_NAME_IN_USE',
+    );
+    // An interface of another kind ("lo") is refused the same way.
+    await expect(openTapDevice({ name: 'lo', up: false })).rejects.toMatchObject({
+      code: 'TAP_NAME_IN_USE',
+    });
+  });
+
+  it('refuses an invalid name before touching the kernel, with TAP_NAME_INVALID', async () => {
+    for (const name of ['', 'a/b', 'has space', 'sixteen-bytes-xx', '..', 'x%s']) {
+      await expect(openTapDevice({ name })).rejects.toSatisfy(
+        (e) => e instanceof TapNameInvalidError && e.code === 'TAP_NAME_INVALID',
+      );
+    }
+  });
+
+  it('removes the device again when configuring it fails', async () => {
+    const name = `swbx${process.pid % 100000}`;
+    const error = await openTapDevice({ name, netns: `swbt-missing-${suffix}` }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TapConfigError);
+    expect((error as TapConfigError).code).toBe('TAP_CONFIG_FAILED');
+    expect(await linkExists(name)).toBe(false);
+  });
+
+  it('closing is idempotent and later writes are counted as dropped', async () => {
+    const device = await openTapDevice({ name: 'swbt%d', up: false });
+    devices.push(device);
+    await device.close();
+    await device.close();
+    expect(device.write(new Uint8Array(60))).toBe(false);
+    expect(device.stats.writeDrops.closed).toBe(1);
+    expect(await linkExists(device.name)).toBe(false);
+  });
+
+  it('says TAP_PERMISSION when the process lacks CAP_NET_ADMIN', async () => {
+    const result = await openInChild([
+      'setpriv',
+      '--inh-caps=-all',
+      '--bounding-set=-net_admin',
+      '--',
+    ]);
+    expect(result).toMatchObject({ ok: false, code: 'TAP_PERMISSION' });
+    expect(result.message).toMatch(/root|CAP_NET_ADMIN/);
+  });
+
+  it('says TAP_UNAVAILABLE when /dev/net/tun is missing', async () => {
+    // A private mount namespace where /dev/net is an empty tmpfs.
+    const result = await openInChild([
+      'unshare',
+      '--mount',
+      '--',
+      'sh',
+      '-c',
+      'mount -t tmpfs none /dev/net && exec "$@"',
+      'sh',
+    ]);
+    expect(result).toMatchObject({ ok: false, code: 'TAP_UNAVAILABLE' });
+    expect(result.message).toMatch(/modprobe tun/);
+  });
+});
+
+function sumDrops(device: TapDevice): number {
+  const d = device.stats.writeDrops;
+  return d.tooShort + d.tooLarge + d.queueFull + d.closed + d.ioError;
+}

@@ -1,0 +1,222 @@
+// bench:relay — forwarded frames/s and Mbit/s of 1400-byte payloads through
+// the real relay process, beside a plain `ws` forwarder (receive a message,
+// send it to the other socket, nothing else) measured in the same run.
+//
+// Topology, for both: sender → server process → receiver, on loopback. The
+// server runs in its own process (one core), the two clients here (the other
+// core). The sender keeps at most WINDOW frames in flight (sent − received),
+// so the figure is forwarding throughput, not how fast buffers fill.
+//
+//   npm run bench:relay [-- --seconds 2 --rounds 3 --window 512 --payload 1400]
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { generateIdentity } from '../src/crypto/identity.js';
+import { sodiumReady } from '../src/crypto/sodium.js';
+import { encodeFrame } from '../src/protocol/codec.js';
+import { FrameType } from '../src/protocol/frames.js';
+import { RelayClient } from '../src/relay/client.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    window: { type: 'string', default: '512' },
+    payload: { type: 'string', default: '1400' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
+const WINDOW = Number(values.window);
+const PAYLOAD = Number(values.payload);
+const WARMUP_MS = 500;
+
+interface Result {
+  frames: number;
+  seconds: number;
+}
+
+/** Drives one sender/receiver pair for warmup + SECONDS; counts what arrived in the window. */
+async function measure(send: () => void, onReceive: (count: () => void) => void): Promise<Result> {
+  let sent = 0;
+  let received = 0;
+  let counting = false;
+  let counted = 0;
+  const pump = () => {
+    while (sent - received < WINDOW) {
+      send();
+      sent++;
+    }
+  };
+  onReceive(() => {
+    received++;
+    if (counting) counted++;
+    pump();
+  });
+  pump();
+  await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+  counting = true;
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+  const seconds = (performance.now() - start) / 1000;
+  counting = false;
+  return { frames: counted, seconds };
+}
+
+async function serverProcess(
+  args: string[],
+  pattern: RegExp,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  // Every line is read to the end, so the server never blocks on a full pipe.
+  const url = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start: ${args.join(' ')}`)),
+      20_000,
+    );
+    lines.on('line', (line) => {
+      const match = pattern.exec(line);
+      if (!match) return;
+      clearTimeout(timer);
+      resolve(match[0]);
+    });
+    child.once('exit', () => reject(new Error(`server exited early: ${args.join(' ')}`)));
+  });
+  try {
+    return { child, url: await url };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function benchRelay(): Promise<Result> {
+  const { child, url } = await serverProcess(
+    [
+      '--import',
+      'tsx',
+      'src/cli.ts',
+      'relay',
+      '--listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'info',
+      // Out of the way: this measures forwarding, not policing.
+      '--rate-bytes',
+      String(10 * 1024 ** 3),
+      '--burst-bytes',
+      String(10 * 1024 ** 3),
+      '--rate-frames',
+      '100000000',
+      '--burst-frames',
+      '100000000',
+      '--send-buffer-bytes',
+      String(16 * 1024 * 1024),
+    ],
+    /ws:\/\/127\.0\.0\.1:\d+/,
+  );
+  try {
+    const ids = [await generateIdentity(), await generateIdentity()] as const;
+    const a = await RelayClient.connect(url, ids[0]);
+    const b = await RelayClient.connect(url, ids[1]);
+    const established = b.next('established', { timeoutMs: 5_000 });
+    a.connectPeer(ids[1].publicKey, 0);
+    b.connectPeer(ids[0].publicKey, 0);
+    await established;
+    // Pre-encoded: the sender's cost stays out of the figure, as in the plain run.
+    const frame = encodeFrame({
+      type: FrameType.FORWARD,
+      key: ids[1].publicKey,
+      payload: new Uint8Array(PAYLOAD),
+    });
+    const result = await measure(
+      () => a.sendRaw(frame),
+      (count) => b.on('forward', count),
+    );
+    a.terminate();
+    b.terminate();
+    return result;
+  } finally {
+    await stop(child);
+  }
+}
+
+// The baseline: the least a ws server can do to move a message between two sockets.
+const PLAIN_FORWARDER = `
+import { WebSocketServer } from 'ws';
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+const sockets = [];
+wss.on('connection', (ws) => {
+  sockets.push(ws);
+  ws.on('message', (data) => { const to = sockets[sockets.indexOf(ws) ^ 1]; if (to) to.send(data); });
+});
+wss.on('listening', () => console.log('ws://127.0.0.1:' + wss.address().port));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function benchPlain(): Promise<Result> {
+  const { child, url } = await serverProcess(
+    ['--input-type=module', '-e', PLAIN_FORWARDER],
+    /ws:\/\/127\.0\.0\.1:\d+/,
+  );
+  try {
+    const a = new WebSocket(url, { perMessageDeflate: false });
+    await once(a, 'open');
+    const b = new WebSocket(url, { perMessageDeflate: false });
+    await once(b, 'open');
+    await new Promise((resolve) => setTimeout(resolve, 50)); // both registered
+    // Same bytes on the wire as the relay's FORWARD (34-byte header + payload).
+    const message = Buffer.alloc(PAYLOAD + 34);
+    const result = await measure(
+      () => a.send(message),
+      (count) => b.on('message', count),
+    );
+    a.terminate();
+    b.terminate();
+    return result;
+  } finally {
+    await stop(child);
+  }
+}
+
+function figures(result: Result): { fps: number; mbps: number } {
+  const fps = result.frames / result.seconds;
+  return { fps, mbps: (fps * PAYLOAD * 8) / 1e6 };
+}
+
+function median(results: Result[]): { fps: number; mbps: number } {
+  const sorted = results.map(figures).sort((x, y) => x.fps - y.fps);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+await sodiumReady();
+// Rounds alternate between the two so that background load on the machine
+// falls on both alike; each side's median is printed.
+const plainRuns: Result[] = [];
+const relayRuns: Result[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  plainRuns.push(await benchPlain());
+  relayRuns.push(await benchRelay());
+}
+const plain = median(plainRuns);
+const relay = median(relayRuns);
+const row = (name: string, f: { fps: number; mbps: number }) =>
+  `${name.padEnd(22)}${Math.round(f.fps).toLocaleString('en-US').padStart(12)} frames/s${f.mbps.toFixed(0).padStart(8)} Mbit/s`;
+console.log(
+  `relay bench: ${PAYLOAD}-byte payloads, window ${WINDOW} frames, median of ${ROUNDS} × ${SECONDS} s, loopback`,
+);
+console.log(row('plain ws forwarder', plain));
+console.log(row('switchback relay', relay));
+console.log(`ratio relay/plain: ${(relay.fps / plain.fps).toFixed(2)}`);

@@ -1,0 +1,341 @@
+import { EventEmitter, on } from 'node:events';
+import WebSocket from 'ws';
+import { type Identity, signDetached } from '../crypto/identity.js';
+import { sodiumReady } from '../crypto/sodium.js';
+import { errorCode } from '../errors.js';
+import { decodeFrame, encodeFrame } from '../protocol/codec.js';
+import {
+  type Address,
+  type Frame,
+  FrameType,
+  MAX_FRAME_BYTES,
+  type PeerGoneReason,
+} from '../protocol/frames.js';
+import { authMessage, RELAY_ID_BYTES } from './auth-message.js';
+import { RelayClosedError, RelayError } from './errors.js';
+
+// The client side of the relay protocol (docs/protocol.md steps 1-5): used by
+// the tests, bench/relay.ts and the node's relay-link service. connect()
+// resolves once WELCOME arrived; after that the client only reports what the
+// relay says (events) and sends what it is told to (connectPeer, forward).
+
+export type RelayEvent =
+  | { type: 'established'; peer: Uint8Array; observed: Address; listenPort: number }
+  | { type: 'forward'; from: Uint8Array; payload: Uint8Array }
+  | { type: 'peer-gone'; peer: Uint8Array; reason: PeerGoneReason }
+  | { type: 'notice'; code: number; message: string }
+  | { type: 'close'; code: number; reason: string };
+export type RelayEventType = RelayEvent['type'];
+export type RelayEventOf<T extends RelayEventType> = Extract<RelayEvent, { type: T }>;
+
+type RelayClientEvents = { [T in RelayEventType]: [RelayEventOf<T>] };
+
+export interface RelayClientOptions {
+  signal?: AbortSignal;
+  /** Whole connect + authenticate budget. */
+  timeoutMs?: number;
+  /** For wss://: CA certificates (PEM) to trust instead of the system's. */
+  ca?: string | Buffer;
+  /** For wss:// with a self-signed relay certificate in tests. Defaults to true. */
+  rejectUnauthorized?: boolean;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export class RelayClient extends EventEmitter<RelayClientEvents> {
+  /** Resolves when the connection is closed, with the close code and reason. */
+  readonly closed: Promise<CloseInfo>;
+
+  private constructor(
+    private readonly ws: WebSocket,
+    /** This client's public key. */
+    readonly key: Uint8Array,
+    /** The relay this client authenticated to (CHALLENGE's relayId). */
+    readonly relayId: Uint8Array,
+    /** Our address and port as the relay sees them (WELCOME). */
+    readonly observed: Address,
+  ) {
+    super();
+    ws.on('message', (data, isBinary) => this.received(data as Buffer, isBinary));
+    this.closed = new Promise((resolve) => {
+      ws.once('close', (code, reason) => {
+        const info = { code, reason: reason.toString() };
+        this.emit('close', { type: 'close', ...info });
+        resolve(info);
+      });
+    });
+  }
+
+  /** Opens a WebSocket to `url` and authenticates as `identity` (steps 1-3). */
+  static async connect(
+    url: string,
+    identity: Identity,
+    options: RelayClientOptions = {},
+  ): Promise<RelayClient> {
+    options.signal?.throwIfAborted();
+    await sodiumReady();
+    options.signal?.throwIfAborted();
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+
+    const ws = new WebSocket(url, {
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      ca: options.ca,
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+    });
+
+    return new Promise<RelayClient>((resolve, reject) => {
+      let opened = false;
+      let relayId: Uint8Array | undefined;
+      const cleanup = () => {
+        signal.removeEventListener('abort', aborted);
+        ws.off('open', opening);
+        ws.off('message', message);
+        ws.off('close', closing);
+        ws.off('unexpected-response', unexpected);
+        // Keep an error listener: a late socket error must not crash the process.
+      };
+      const fail = (error: RelayError) => {
+        cleanup();
+        ws.on('error', () => {});
+        ws.terminate();
+        reject(error);
+      };
+      const aborted = () => {
+        const timedOut = timeout.aborted && !options.signal?.aborted;
+        fail(
+          timedOut
+            ? new RelayError('TIMEOUT', `relay ${url} did not welcome us in time`)
+            : new RelayError('ABORTED', 'relay connect aborted', { cause: signal.reason }),
+        );
+      };
+      // 1. HELLO(key)
+      const opening = () => {
+        opened = true;
+        ws.send(encodeFrame({ type: FrameType.HELLO, key: identity.publicKey }));
+      };
+      const message = (data: WebSocket.RawData, isBinary: boolean) => {
+        let frame: Frame;
+        try {
+          if (!isBinary) throw new RelayError('UNEXPECTED_FRAME', 'relay sent a text message');
+          frame = decodeFrame(data as Buffer);
+        } catch (cause) {
+          return fail(
+            new RelayError(
+              'UNEXPECTED_FRAME',
+              `relay sent an undecodable frame (${errorCode(cause)})`,
+              {
+                cause,
+              },
+            ),
+          );
+        }
+        // 2. CHALLENGE(nonce, relayId) → AUTH(signature)
+        if (frame.type === FrameType.CHALLENGE && !relayId) {
+          relayId = frame.relayId;
+          if (relayId.length !== RELAY_ID_BYTES) {
+            return fail(new RelayError('UNEXPECTED_FRAME', 'relay id has the wrong length'));
+          }
+          const signed = authMessage(relayId, frame.nonce, identity.publicKey);
+          ws.send(
+            encodeFrame({
+              type: FrameType.AUTH,
+              signature: signDetached(identity.secretKey, signed),
+            }),
+          );
+          return;
+        }
+        // 3. WELCOME(observed): from here on the client object owns the socket.
+        if (frame.type === FrameType.WELCOME && relayId) {
+          cleanup();
+          ws.on('error', () => {}); // errors end in 'close', which the client reports
+          resolve(new RelayClient(ws, identity.publicKey, relayId, frame.observed));
+          return;
+        }
+        fail(new RelayError('UNEXPECTED_FRAME', `relay sent frame type ${frame.type} during auth`));
+      };
+      const closing = (code: number, reason: Buffer) => {
+        cleanup();
+        reject(new RelayClosedError('AUTH_REJECTED', code, reason.toString()));
+      };
+      const unexpected = (_req: unknown, res: { statusCode?: number }) => {
+        fail(
+          new RelayError(
+            'CONNECT_FAILED',
+            `relay ${url} answered HTTP ${res.statusCode} instead of a websocket`,
+          ),
+        );
+      };
+      ws.on('error', (cause) => {
+        if (!opened) {
+          fail(
+            new RelayError('CONNECT_FAILED', `cannot reach relay ${url}: ${cause.message}`, {
+              cause,
+            }),
+          );
+        }
+      });
+      ws.on('open', opening);
+      ws.on('message', message);
+      ws.on('close', closing);
+      ws.on('unexpected-response', unexpected);
+      signal.addEventListener('abort', aborted, { once: true });
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Bytes queued in this client's socket, not yet sent. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Stops reading from the socket (backpressure: the relay's buffer for us fills, then it drops). */
+  pauseReading(): void {
+    this.ws.pause();
+  }
+
+  resumeReading(): void {
+    this.ws.resume();
+  }
+
+  /** 4. CONNECT(peer, listenPort): ask the relay to pair us with `peerKey`. */
+  connectPeer(peerKey: Uint8Array, listenPort: number): void {
+    this.sendFrame({ type: FrameType.CONNECT, peer: peerKey, listenPort });
+  }
+
+  /** 5. FORWARD(peer, payload): `payload` is an end-to-end frame for `peerKey`. */
+  forward(peerKey: Uint8Array, payload: Uint8Array): void {
+    this.sendFrame({ type: FrameType.FORWARD, key: peerKey, payload });
+  }
+
+  /** Sends already-encoded bytes as one message (tests send junk through this). */
+  sendRaw(bytes: Uint8Array | string): void {
+    if (!this.isOpen) throw new RelayError('CLOSED', 'relay connection is closed');
+    this.ws.send(bytes);
+  }
+
+  /** The next event of `type` from now on. */
+  next<T extends RelayEventType>(
+    type: T,
+    { signal, timeoutMs }: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<RelayEventOf<T>> {
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () => done(new RelayError('TIMEOUT', `no ${type} from the relay in ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+      const listener = (event: RelayEventOf<T>) => done(undefined, event);
+      const closed = (event: RelayEventOf<'close'>) =>
+        done(new RelayClosedError('CLOSED', event.code, event.reason));
+      const aborted = () =>
+        done(new RelayError('ABORTED', `waiting for ${type} aborted`, { cause: signal?.reason }));
+      const done = (error?: Error, event?: RelayEventOf<T>) => {
+        clearTimeout(timer);
+        // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's typed overloads do not narrow a generic T
+        this.off(type, listener as any);
+        if (type !== 'close') this.off('close', closed);
+        signal?.removeEventListener('abort', aborted);
+        if (error) reject(error);
+        else resolve(event!);
+      };
+      // biome-ignore lint/suspicious/noExplicitAny: as above
+      this.on(type, listener as any);
+      if (type !== 'close') this.on('close', closed);
+      signal?.addEventListener('abort', aborted, { once: true });
+      if (type !== 'close' && !this.isOpen && this.ws.readyState === WebSocket.CLOSED) {
+        done(new RelayClosedError('CLOSED', 1006, 'already closed'));
+      }
+    });
+  }
+
+  /** Every event from now until close (inclusive) or until `signal` aborts. */
+  async *events({ signal }: { signal?: AbortSignal } = {}): AsyncGenerator<RelayEvent> {
+    const stop = new AbortController();
+    const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    const merged = new EventEmitter<{ event: [RelayEvent] }>();
+    const relay = (event: RelayEvent) => merged.emit('event', event);
+    const types: RelayEventType[] = ['established', 'forward', 'peer-gone', 'notice', 'close'];
+    // biome-ignore lint/suspicious/noExplicitAny: one listener for every event type
+    for (const type of types) this.on(type, relay as any);
+    try {
+      for await (const [event] of on(merged, 'event', { signal: combined })) {
+        yield event as RelayEvent;
+        if ((event as RelayEvent).type === 'close') return;
+      }
+    } catch (error) {
+      if (!combined.aborted) throw error;
+    } finally {
+      stop.abort();
+      // biome-ignore lint/suspicious/noExplicitAny: as above
+      for (const type of types) this.off(type, relay as any);
+    }
+  }
+
+  /** Closes the connection (1000 by default) and resolves once it is closed. */
+  close(code = 1000, reason = ''): Promise<CloseInfo> {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      this.ws.close(code, reason);
+      // A relay that never answers the close frame: cut the socket after a moment.
+      const timer = setTimeout(() => this.ws.terminate(), 2_000);
+      void this.closed.finally(() => clearTimeout(timer));
+    }
+    return this.closed;
+  }
+
+  /** Destroys the socket at once, without a close handshake. */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private sendFrame(frame: Frame): void {
+    if (!this.isOpen) throw new RelayError('CLOSED', 'relay connection is closed');
+    this.ws.send(encodeFrame(frame));
+  }
+
+  private received(data: Buffer, isBinary: boolean): void {
+    let frame: Frame;
+    try {
+      if (!isBinary) throw new RelayError('UNEXPECTED_FRAME', 'text message');
+      frame = decodeFrame(data);
+    } catch {
+      // The relay is trusted to speak the protocol; a frame we cannot read is a
+      // bug or a broken relay, so drop the link (the relay-link chart reconnects).
+      this.ws.close(1002, 'undecodable frame from relay');
+      return;
+    }
+    switch (frame.type) {
+      case FrameType.FORWARD:
+        this.emit('forward', { type: 'forward', from: frame.key, payload: frame.payload });
+        return;
+      case FrameType.ESTABLISHED:
+        this.emit('established', {
+          type: 'established',
+          peer: frame.peer,
+          observed: frame.observed,
+          listenPort: frame.listenPort,
+        });
+        return;
+      case FrameType.PEER_GONE:
+        this.emit('peer-gone', { type: 'peer-gone', peer: frame.peer, reason: frame.reason });
+        return;
+      case FrameType.NOTICE:
+        this.emit('notice', { type: 'notice', code: frame.code, message: frame.message });
+        return;
+      default:
+        this.ws.close(1002, 'unexpected frame from relay');
+    }
+  }
+}

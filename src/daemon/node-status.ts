@@ -1,0 +1,105 @@
+/**
+ * What a running node tells the outside: the control API's /status, the
+ * metrics, `switchback status`, the demo's live view and the inspector all
+ * read these shapes and nothing else, so they never disagree.
+ */
+import type { Transport } from '../machines/connection.js';
+
+export type PathName = 'relay' | 'direct';
+
+export interface PathFigures {
+  /** Smoothed RTT in ms from authenticated pings; null before the first pong. */
+  rttMs: number | null;
+  /** RTT variation (RFC 6298 rttvar) in ms. */
+  jitterMs: number | null;
+  /** Share of recent pings unanswered, 0..1; null before any ping. */
+  loss: number | null;
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export interface PeerStatus {
+  name: string;
+  /** base64url Ed25519 public key. */
+  publicKey: string;
+  /** Where this peer's frames go now: the chart's `context.transport`. */
+  path: Transport;
+  /** The chart's state value as a dotted string, e.g. "usingDirect.healthy". */
+  state: string;
+  /** Why the chart last changed state (src/machines/reasons.ts). */
+  reason: string;
+  /** When the chart last changed state (ms since the epoch). */
+  since: number;
+  /** State changes since start. */
+  transitions: number;
+  /** Completed relay→direct upgrades and direct→relay fallbacks. */
+  upgrades: number;
+  fallbacks: number;
+  /** The peer's direct address as the relay saw it, "host:port"; null until known. */
+  endpoint: string | null;
+  /** When the end-to-end handshake last completed (ms since the epoch); null before. */
+  lastHandshake: number | null;
+  /** The relay has paired us with this peer (both sides asked). */
+  paired: boolean;
+  paths: Record<PathName, PathFigures>;
+  /** Frames dropped, by reason (replay, decrypt, queueFull, …). */
+  drops: Record<string, number>;
+}
+
+export interface RelayStatus {
+  url: string;
+  /** The relay-link chart's state, dotted. */
+  state: string;
+  reason: string;
+  /** Our address as the relay sees it, "host:port"; null until WELCOME. */
+  observed: string | null;
+}
+
+export interface NodeStatus {
+  publicKey: string;
+  /** Seconds since the node started. */
+  uptime: number;
+  relay: RelayStatus;
+  /** The direct listener's bound address, "host:port"; null when not listening. */
+  listen: string | null;
+  device: { name: string; kind: 'tap' | 'memory'; mtu: number };
+  peers: PeerStatus[];
+}
+
+/** One state change of one chart: the inspector's event log, the logs, metrics. */
+export interface TransitionRecord {
+  /** ms since the epoch. */
+  at: number;
+  /** Peer name, or "relay" for the relay-link chart. */
+  peer: string;
+  machine: 'connection' | 'relayLink';
+  from: string;
+  to: string;
+  /** The event that caused it, e.g. "xstate.after.suspectInterval…" or "PEER_ADDRESS". */
+  event: string;
+  reason: string;
+  /** The connection chart's transport after the change (absent for relayLink). */
+  transport?: Transport;
+}
+
+/** The answer to `switchback ping PEER`: which path answered, and how fast. */
+export interface PingResult {
+  peer: string;
+  path: PathName;
+  rttMs: number | null;
+  /** Null when answered; otherwise why not (e.g. "timeout", "no session"). */
+  error: string | null;
+}
+
+/** Implemented by the node (src/daemon/node.ts); consumed by everything that observes it. */
+export interface NodeObserver {
+  status(): NodeStatus;
+  /** The last transitions, oldest first (a bounded ring, as Tailscale's debugUpdates). */
+  recentTransitions(): TransitionRecord[];
+  onTransition(listener: (record: TransitionRecord) => void): () => void;
+  /** Raw XState inspection events of every actor (for the inspector and Stately bridge). */
+  onInspection(listener: (peer: string, event: unknown) => void): () => void;
+  ping(peer: string, options: { count: number; timeoutMs: number }): Promise<PingResult[]>;
+}

@@ -157,6 +157,12 @@ export class DirectLink {
     return () => this.#ws.off('ping', handler);
   }
 
+  /** Subscribes to WebSocket pongs (answers to our ping()): the heartbeat. */
+  onPong(handler: (payload: Buffer) => void): () => void {
+    this.#ws.on('pong', handler);
+    return () => this.#ws.off('pong', handler);
+  }
+
   get isOpen(): boolean {
     return this.#ws.readyState === 1;
   }

@@ -1,7 +1,7 @@
 // The fault-injection proxy itself, on plain TCP so every byte is visible.
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../support/fault-proxy.js';
+import { FaultProxy } from '../../src/daemon/fault-proxy.js';
 import { closedPort, expectNoLeaks, handleCounts, sleep } from './direct/helpers.js';
 
 const HOST = '127.0.0.1';

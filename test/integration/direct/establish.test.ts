@@ -1,10 +1,10 @@
 // The dial tie-break (establishDirect) between two real nodes on loopback:
 // real listeners, real dials, real TLS; faults from closed ports and the proxy.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FaultProxy } from '../../../src/daemon/fault-proxy.js';
 import { dialDirect, establishDirect } from '../../../src/services/dial.js';
 import { type DirectLink, LinkCloseCode } from '../../../src/services/direct-link.js';
 import { DirectListener } from '../../../src/services/direct-listener.js';
-import { FaultProxy } from '../../support/fault-proxy.js';
 import {
   closedPort,
   expectNoLeaks,

@@ -2,10 +2,10 @@
 import tls from 'node:tls';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { FaultProxy } from '../../../src/daemon/fault-proxy.js';
 import { type DialOptions, dialDirect as dial } from '../../../src/services/dial.js';
 import { type DirectLink, LinkCloseCode } from '../../../src/services/direct-link.js';
 import { DirectListener } from '../../../src/services/direct-listener.js';
-import { FaultProxy } from '../../support/fault-proxy.js';
 import {
   closedPort,
   expectNoLeaks,

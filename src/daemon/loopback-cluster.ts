@@ -1,0 +1,175 @@
+/**
+ * A relay and two nodes, "a" and "b", in one process on loopback, each node
+ * with an in-memory device whose other end is the caller's "host" handle, and
+ * a FaultProxy between the nodes' direct listeners so the direct path can be
+ * cut and restored while the relay stays reachable. The demo, the failover
+ * benchmark and the integration tests all run on it.
+ *
+ * Only 127.0.0.1 is ever bound or dialled.
+ */
+import type { Logger } from 'pino';
+import pino from 'pino';
+import { encodeKey, generateIdentity, type Identity } from '../crypto/identity.js';
+import { sodiumReady } from '../crypto/sodium.js';
+import {
+  type ConnectionTimings,
+  defaultConnectionTimings,
+} from '../machines/connection-timings.js';
+import { defaultRelayLinkTimings } from '../machines/relay-link-timings.js';
+import { RelayServer } from '../relay/server.js';
+import { defaultQualityPolicy } from '../services/path-quality.js';
+import { createMemoryDevicePair, type MemoryDevice } from '../tap/memory-device.js';
+import type { NodeConfig } from './config.js';
+import { type FaultMode, FaultProxy } from './fault-proxy.js';
+import { Node } from './node.js';
+import type { PeerStatus } from './node-status.js';
+
+export type NodeName = 'a' | 'b';
+
+export interface LoopbackClusterOptions {
+  timings?: Partial<ConnectionTimings>;
+  logger?: Logger;
+  gapTimeoutMs?: number;
+  /** Control addresses are not started here; the caller may start them. */
+  mtu?: number;
+}
+
+export class LoopbackCluster {
+  readonly relay: RelayServer;
+  readonly relayUrl: string;
+  readonly nodes: Record<NodeName, Node>;
+  /** The far end of each node's device: write frames "from the host", read what arrives. */
+  readonly hosts: Record<NodeName, MemoryDevice>;
+  readonly proxy: FaultProxy;
+  readonly identities: Record<NodeName, Identity>;
+
+  private constructor(
+    relay: RelayServer,
+    relayUrl: string,
+    nodes: Record<NodeName, Node>,
+    hosts: Record<NodeName, MemoryDevice>,
+    proxy: FaultProxy,
+    identities: Record<NodeName, Identity>,
+  ) {
+    this.relay = relay;
+    this.relayUrl = relayUrl;
+    this.nodes = nodes;
+    this.hosts = hosts;
+    this.proxy = proxy;
+    this.identities = identities;
+  }
+
+  static async start(options: LoopbackClusterOptions = {}): Promise<LoopbackCluster> {
+    await sodiumReady();
+    const logger = options.logger ?? pino({ level: 'silent' });
+    const relay = new RelayServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      logger: logger.child({ component: 'relay' }),
+    });
+    const { url } = await relay.start();
+    const identities = { a: await generateIdentity(), b: await generateIdentity() };
+    const timings = { ...defaultConnectionTimings, ...options.timings };
+    const made: Partial<Record<NodeName, Node>> = {};
+    const hosts: Partial<Record<NodeName, MemoryDevice>> = {};
+    let proxy: FaultProxy | undefined;
+    try {
+      for (const name of ['a', 'b'] as const) {
+        const other = name === 'a' ? 'b' : 'a';
+        const [device, host] = createMemoryDevicePair({
+          names: [`sb-${name}`, `host-${name}`],
+          mtu: options.mtu ?? 1500,
+        });
+        hosts[name] = host;
+        const config: NodeConfig = {
+          file: `(loopback cluster node ${name})`,
+          keyFile: '',
+          relay: url,
+          listen: { host: '127.0.0.1', port: 0 },
+          control: { host: '127.0.0.1', port: 0 },
+          controlAllowRemote: false,
+          device: 'memory',
+          tap: { name: `sb-${name}`, mtu: options.mtu ?? 1500 },
+          peers: [
+            {
+              name: other,
+              publicKey: identities[other].publicKey,
+              publicKeyText: encodeKey(identities[other].publicKey),
+            },
+          ],
+          timings,
+          relayTimings: defaultRelayLinkTimings,
+          quality: defaultQualityPolicy,
+        };
+        made[name] = await Node.start(config, {
+          logger: logger.child({ node: name }),
+          device,
+          identity: identities[name],
+          deferRelay: true,
+          gapTimeoutMs: options.gapTimeoutMs,
+        });
+      }
+      const nodes = made as Record<NodeName, Node>;
+      proxy = await FaultProxy.start({ a: nodes.a.listener.port, b: nodes.b.listener.port });
+      // Each node tells the relay the proxy's front for it, so the peer dials through the proxy.
+      nodes.a.startRelay(proxy.toA);
+      nodes.b.startRelay(proxy.toB);
+      return new LoopbackCluster(
+        relay,
+        url,
+        nodes,
+        hosts as Record<NodeName, MemoryDevice>,
+        proxy,
+        identities,
+      );
+    } catch (error) {
+      await Promise.allSettled([
+        ...Object.values(made).map((n) => n.close()),
+        proxy?.close(),
+        relay.close(),
+      ]);
+      throw error;
+    }
+  }
+
+  status(name: NodeName): PeerStatus {
+    const peer = this.nodes[name].status().peers[0];
+    if (!peer) throw new Error(`node ${name} has no peer`);
+    return peer;
+  }
+
+  /** Resolves once `test` holds for node `name`'s peer, polling its status. */
+  async waitFor(
+    name: NodeName,
+    test: (peer: PeerStatus) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<PeerStatus> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = this.status(name);
+      if (test(status)) return status;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `node ${name}: condition not met within ${timeoutMs} ms (state ${status.state}, reason ${status.reason})`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Cut the direct path silently in both directions (the relay stays up). */
+  cut(
+    mode: FaultMode = { kind: 'blackhole' },
+    direction: 'aToB' | 'bToA' | 'both' = 'both',
+  ): Promise<void> {
+    return this.proxy.set(direction, mode);
+  }
+
+  restore(): Promise<void> {
+    return this.proxy.set('both', { kind: 'pass' });
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.nodes.a.close(), this.nodes.b.close()]);
+    await Promise.allSettled([this.proxy.close(), this.relay.close()]);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Chart actor `heartbeat` (usingDirect): keeps the direct path's trust
+ * deadline honest.
+ *
+ * - Every heartbeatInterval: a sealed PING on the direct link. Only a PONG
+ *   answering one of OUR pings sends ALIVE (two-way proof); inbound data
+ *   alone is not proof, since an asymmetric block still lets it arrive.
+ * - Every RELAY_PROBE_EVERY-th interval: a PING on the relay too, so the
+ *   QualityJudge can compare the paths; QUALITY_POOR when direct has been
+ *   clearly worse for the judge's whole window.
+ * - The link closing sends DIRECT_CLOSED with CLOSED or PEER_CLOSED.
+ */
+import { fromCallback } from 'xstate';
+import type { ConnectionEvent } from '../machines/connection.js';
+import { Reason } from '../machines/reasons.js';
+import { QualityJudge } from './path-quality.js';
+import type { PeerPorts } from './peer-ports.js';
+
+/** Probe the relay once per this many heartbeats (1 s at the default 200 ms). */
+export const RELAY_PROBE_EVERY = 5;
+
+export function heartbeatActor(ports: PeerPorts) {
+  return fromCallback<ConnectionEvent, { peer: string; linkId: string }>(({ sendBack, input }) => {
+    const link = ports.link(input.linkId);
+    if (!link?.isOpen) {
+      sendBack({ type: 'DIRECT_CLOSED', reason: Reason.CLOSED });
+      return () => {};
+    }
+    let stopped = false;
+    let ticks = 0;
+    const judge = new QualityJudge(ports.quality);
+
+    const tick = () => {
+      const now = performance.now();
+      ports.sendPing('direct');
+      if (ticks++ % RELAY_PROBE_EVERY === 0) ports.sendPing('relay');
+      ports.stats.direct.expire(now);
+      ports.stats.relay.expire(now);
+      if (judge.update(now, ports.stats.direct, ports.stats.relay))
+        sendBack({ type: 'QUALITY_POOR' });
+    };
+    const timer = setInterval(tick, ports.timings.heartbeatIntervalMs);
+    tick();
+
+    const offPong = ports.onPong((path) => {
+      if (path === 'direct' && !stopped) sendBack({ type: 'ALIVE' });
+    });
+    link.closed.then((info) => {
+      if (!stopped) sendBack({ type: 'DIRECT_CLOSED', reason: info.cause });
+    });
+
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      offPong();
+    };
+  });
+}

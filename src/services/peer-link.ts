@@ -1,0 +1,636 @@
+/**
+ * One peer's data plane, driven by its connection chart.
+ *
+ *   send(frame) ─▶ seal (Session) ─▶ route by context.transport ─▶ relay | direct | both
+ *   relay FORWARD / direct message ─▶ open (replay window) ─▶ InOrderReceiver ─▶ onFrame
+ *
+ * The PeerLink owns the session, the live direct link, the path statistics
+ * and the connection actor; the actor decides, the PeerLink follows
+ * `context.transport` and never asks "are we direct?" anywhere else. When the
+ * transport changes while the old path is open, a MIGRATE(lastSeq) marker is
+ * the old path's last frame (docs/architecture.md, "One sequence space").
+ *
+ * End-to-end handshake: once the relay pairs us (ESTABLISHED) and no session
+ * exists, both sides send HANDSHAKE_INIT; the Handshaker's tie-break keeps
+ * one. A peer that restarts sends a new INIT, and we answer it with a new
+ * session. The chart hears PEER_ADDRESS only once a session exists, so an
+ * upgrade attempt always has keys to prove.
+ */
+import { type Actor, createActor, type InspectionEvent, type Subscription } from 'xstate';
+import { Handshaker } from '../crypto/handshake.js';
+import { encodeKey, type Identity } from '../crypto/identity.js';
+import { Session } from '../crypto/session.js';
+import { errorCode } from '../errors.js';
+import {
+  type ConnectionMachine,
+  connectionMachine,
+  type Transport,
+} from '../machines/connection.js';
+import type { ConnectionTimings } from '../machines/connection-timings.js';
+import { decodeFrame, encodeFrame } from '../protocol/codec.js';
+import { type Address, type Frame, FrameType, SealedKind } from '../protocol/frames.js';
+import { dialActor } from './dial-peer.js';
+import { type DirectLink, LinkCloseCode } from './direct-link.js';
+import { LinkClosedError } from './errors.js';
+import { fallbackActor } from './fallback.js';
+import { heartbeatActor } from './heartbeat.js';
+import { InOrderReceiver } from './in-order-receiver.js';
+import { listenActor } from './listen.js';
+import { migrateActor } from './migrate.js';
+import { PathStats, type QualityPolicy } from './path-quality.js';
+import type { PathName, PeerPorts } from './peer-ports.js';
+import { rehandshakeActor } from './rehandshake.js';
+
+export interface PeerLinkOptions {
+  name: string;
+  peerKey: Uint8Array;
+  identity: Identity;
+  timings: ConnectionTimings;
+  quality: QualityPolicy;
+  /** Jitter seed for this peer's retries. */
+  seed: number;
+  /** Send an end-to-end frame through the relay; false when the relay is down. */
+  sendViaRelay: (bytes: Uint8Array) => boolean;
+  /** The node's direct-path plumbing (one listener, shared by all peers). */
+  direct: {
+    allow(peerKey: Uint8Array): void;
+    establish(
+      peerKey: Uint8Array,
+      host: string,
+      port: number,
+      signal: AbortSignal,
+    ): Promise<DirectLink>;
+  };
+  /** XState inspection events of this peer's actor (inspector, Stately bridge). */
+  inspect?: (event: InspectionEvent) => void;
+  /** Longest a sequence gap holds back later frames (ms). */
+  gapTimeoutMs?: number;
+  log?: (level: 'info' | 'warn' | 'debug', message: string, fields?: object) => void;
+}
+
+export type FrameListener = (frame: Uint8Array) => void;
+
+interface PathCounters {
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+interface Inbox {
+  frames: Frame[];
+  waiter: ((frame: Frame | null) => void) | undefined;
+}
+
+/** Marks a sequence number that carried a control message, not a frame. */
+const CONTROL = null;
+
+export const PEER_LINK_DEFAULTS = {
+  // Longer than any sane RTT difference between the two paths; short enough
+  // that a frame lost with a dead path stalls the stream only this long.
+  gapTimeoutMs: 250,
+  // 4 k frames ≈ 5.6 MB of 1400-byte frames: a migration's worth of backlog.
+  holdLimit: 4096,
+  // Pings answered in time count; later ones are ignored by `ping`.
+  pingTimeoutMs: 2_000,
+} as const;
+
+export class PeerLink implements PeerPorts {
+  readonly name: string;
+  readonly peerKey: Uint8Array;
+  readonly localKey: Uint8Array;
+  readonly timings: ConnectionTimings;
+  readonly quality: QualityPolicy;
+  readonly stats: Record<PathName, PathStats>;
+  readonly counters: Record<PathName, PathCounters> = {
+    relay: { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0 },
+    direct: { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0 },
+  };
+  /** Frames dropped, by reason code. */
+  readonly drops: Record<string, number> = {};
+  readonly actor: Actor<ConnectionMachine>;
+
+  /** The peer's direct address from ESTABLISHED; null until paired. */
+  endpoint: Address | null = null;
+  paired = false;
+  lastHandshake: number | null = null;
+  upgrades = 0;
+  fallbacks = 0;
+
+  readonly #options: PeerLinkOptions;
+  readonly #handshaker: Handshaker;
+  #session: Session | null = null;
+  #receiver: InOrderReceiver<Uint8Array | null>;
+  #transport: Transport = 'relay';
+  #lastSeqOn: Record<PathName, number> = { relay: -1, direct: -1 };
+  #peerMigrated = false;
+  #migratedWaiters = new Set<() => void>();
+  readonly #links = new Map<string, DirectLink>();
+  readonly #inboxes = new Map<string, Inbox>();
+  #activeLinkId: string | null = null;
+  #nextLinkId = 1;
+  #nextPingId = 1;
+  readonly #pongHandlers = new Set<(path: PathName, id: number, rttMs: number) => void>();
+  readonly #frameListeners = new Set<FrameListener>();
+  readonly #subscription: Subscription;
+  #lastStateValue = '';
+  #closed = false;
+
+  constructor(options: PeerLinkOptions) {
+    this.#options = options;
+    this.name = options.name;
+    this.peerKey = options.peerKey;
+    this.localKey = options.identity.publicKey;
+    this.timings = options.timings;
+    this.quality = options.quality;
+    this.stats = { relay: new PathStats(options.quality), direct: new PathStats(options.quality) };
+    this.#handshaker = new Handshaker(options.identity, options.peerKey);
+    this.#receiver = this.#newReceiver();
+
+    const machine = connectionMachine.provide({
+      actors: {
+        listen: listenActor(this),
+        dial: dialActor(this),
+        rehandshake: rehandshakeActor(this),
+        migrate: migrateActor(this),
+        heartbeat: heartbeatActor(this),
+        fallback: fallbackActor(this),
+      },
+    });
+    this.actor = createActor(machine, {
+      input: { peer: options.name, timings: options.timings, seed: options.seed },
+      inspect: options.inspect,
+    });
+    this.#subscription = this.actor.subscribe({
+      next: () => this.#followChart(),
+      error: (error) => this.#log('warn', 'connection chart failed', { error: String(error) }),
+    });
+    this.actor.start();
+  }
+
+  // ── The user's API ──────────────────────────────────────────────────────
+
+  /** Where frames go now: the chart's context.transport. */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  get reason(): string {
+    return this.actor.getSnapshot().context.reason;
+  }
+
+  /** Seal and send an Ethernet frame on the current path. False when dropped. */
+  send(frame: Uint8Array): boolean {
+    const session = this.#session;
+    if (!session) return this.#drop('noSession');
+    let bytes: Uint8Array;
+    try {
+      bytes = session.sealEthernet(frame);
+    } catch (error) {
+      return this.#drop(errorCode(error) ?? 'sealFailed');
+    }
+    return this.#route(bytes);
+  }
+
+  onFrame(listener: FrameListener): () => void {
+    this.#frameListeners.add(listener);
+    return () => this.#frameListeners.delete(listener);
+  }
+
+  /** Ping the peer on the path in use; resolves with the RTT, or null on timeout. */
+  async ping(
+    timeoutMs: number = PEER_LINK_DEFAULTS.pingTimeoutMs,
+  ): Promise<{ path: PathName; rttMs: number | null }> {
+    const path: PathName = this.#transport === 'relay' ? 'relay' : 'direct';
+    const id = this.sendPing(path);
+    if (id === undefined) return { path, rttMs: null };
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve({ path, rttMs: null });
+      }, timeoutMs);
+      const off = this.onPong((answered, pongId, rttMs) => {
+        if (answered === path && pongId === id) {
+          clearTimeout(timer);
+          off();
+          resolve({ path, rttMs });
+        }
+      });
+    });
+  }
+
+  // ── What the node feeds in ───────────────────────────────────────────────
+
+  /** The relay paired us with this peer (ESTABLISHED). */
+  onEstablished(observed: Address, listenPort: number): void {
+    this.paired = true;
+    const endpoint = { family: observed.family, host: observed.host, port: listenPort };
+    const changed = this.endpoint?.host !== endpoint.host || this.endpoint?.port !== endpoint.port;
+    this.endpoint = listenPort > 0 ? endpoint : null;
+    if (!this.#session) this.#sendHandshake(this.#handshaker.start());
+    else if (changed && this.endpoint)
+      this.actor.send({ type: 'PEER_ADDRESS', address: this.endpoint });
+  }
+
+  /** The relay says the peer left. Its direct link (if any) will tell the chart itself. */
+  onPeerGone(): void {
+    this.paired = false;
+  }
+
+  /** An end-to-end frame from the peer, through the relay. */
+  onRelayFrame(bytes: Uint8Array): void {
+    const type = bytes[1];
+    if (type === FrameType.DATA) this.#onData(bytes, 'relay');
+    else if (type === FrameType.HANDSHAKE_INIT || type === FrameType.HANDSHAKE_RESP) {
+      this.#onHandshake(bytes);
+    } else this.#drop('unexpectedRelayFrame');
+  }
+
+  /** Our own addresses changed: re-probe at once. */
+  networkChanged(): void {
+    this.actor.send({ type: 'NETWORK_CHANGE' });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.actor.send({ type: 'STOP' });
+    this.#subscription.unsubscribe();
+    this.actor.stop();
+    for (const id of [...this.#links.keys()])
+      this.dropLink(id, LinkCloseCode.GOING_AWAY, 'SHUTDOWN');
+    this.#receiver.close();
+    this.#handshaker.cancel();
+    this.#session?.close();
+    for (const wake of this.#migratedWaiters) wake();
+  }
+
+  // ── PeerPorts: what the chart's actors may do ────────────────────────────
+
+  session(): Session | null {
+    return this.#session;
+  }
+
+  allowInbound(): void {
+    this.#options.direct.allow(this.peerKey);
+  }
+
+  establish(host: string, port: number, signal: AbortSignal): Promise<DirectLink> {
+    return this.#options.direct.establish(this.peerKey, host, port, signal);
+  }
+
+  adoptLink(link: DirectLink): string {
+    const id = `${this.name}#${this.#nextLinkId++}`;
+    this.#links.set(id, link);
+    this.#inboxes.set(id, { frames: [], waiter: undefined });
+    this.#activeLinkId = id;
+    this.stats.direct = new PathStats(this.quality);
+    link.onMessage((bytes) => this.#onDirectMessage(id, bytes));
+    link.onPong((payload) => {
+      if (payload.length === 4) this.#onPong('direct', payload.readUInt32BE(0));
+    });
+    link.closed.then(() => this.#forgetLink(id));
+    this.#log('info', 'direct link open', {
+      link: id,
+      remote: `${link.remoteAddress}:${link.remotePort}`,
+    });
+    return id;
+  }
+
+  link(id: string): DirectLink | undefined {
+    return this.#links.get(id);
+  }
+
+  dropLink(id: string, code: number, reason: string): void {
+    const link = this.#links.get(id);
+    if (!link) return;
+    this.#followChart(); // a planned switch sends its MIGRATE marker before the close
+    link.close(code, reason);
+    this.#forgetLink(id);
+  }
+
+  nextProofFrame(linkId: string, signal: AbortSignal): Promise<Frame> {
+    const inbox = this.#inboxes.get(linkId);
+    if (!inbox)
+      return Promise.reject(new LinkClosedError(`${this.name}: direct link ${linkId} is closed`));
+    const queued = inbox.frames.shift();
+    if (queued) return Promise.resolve(queued);
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        inbox.waiter = undefined;
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      inbox.waiter = (frame) => {
+        signal.removeEventListener('abort', onAbort);
+        inbox.waiter = undefined;
+        if (frame) resolve(frame);
+        else
+          reject(
+            new LinkClosedError(`${this.name}: direct link ${linkId} closed during its proof`),
+          );
+      };
+    });
+  }
+
+  sendRaw(linkId: string, frame: Frame): boolean {
+    return this.#links.get(linkId)?.send(encodeFrame(frame)) ?? false;
+  }
+
+  waitPeerMigrated(signal: AbortSignal): Promise<void> {
+    if (this.#peerMigrated) return Promise.resolve();
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        signal.removeEventListener('abort', onAbort);
+        this.#migratedWaiters.delete(wake);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#migratedWaiters.delete(wake);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#migratedWaiters.add(wake);
+    });
+  }
+
+  /**
+   * Probe a path. On the direct link the probe is a WebSocket ping inside the
+   * mutually authenticated TLS stream — two-way proof on the data's own
+   * socket that consumes no sequence number, so a probe lost with a dead path
+   * leaves no gap for the receiver to wait on. On the relay, which we do not
+   * trust, it is a sealed PING.
+   */
+  sendPing(path: PathName): number | undefined {
+    const id = this.#nextPingId++ >>> 0;
+    const sentAt = performance.now();
+    if (path === 'direct') {
+      const link = this.#activeLinkId ? this.#links.get(this.#activeLinkId) : undefined;
+      const payload = new Uint8Array(4);
+      new DataView(payload.buffer).setUint32(0, id);
+      if (!link?.ping(payload)) return undefined;
+    } else {
+      const session = this.#session;
+      if (!session) return undefined;
+      const bytes = session.seal({
+        kind: SealedKind.PING,
+        id,
+        sentAt: BigInt(Math.round(sentAt * 1000)),
+      });
+      if (!this.#sendOn('relay', bytes)) return undefined;
+    }
+    this.stats[path].probeSent(id, sentAt);
+    return id;
+  }
+
+  onPong(handler: (path: PathName, id: number, rttMs: number) => void): () => void {
+    this.#pongHandlers.add(handler);
+    return () => this.#pongHandlers.delete(handler);
+  }
+
+  // ── Internals ────────────────────────────────────────────────────────────
+
+  /** Follow the chart: transport changes, attempt starts, counters, logs. */
+  #followChart(): void {
+    const snapshot = this.actor.getSnapshot();
+    const next = snapshot.context.transport;
+    if (next !== this.#transport) this.#switchTransport(next);
+
+    const value = stateString(snapshot.value);
+    if (value === this.#lastStateValue) return;
+    const previous = this.#lastStateValue;
+    this.#lastStateValue = value;
+    if (value === 'attemptingDirect.listening') this.#peerMigrated = false;
+    if (value === 'usingDirect.healthy' && previous.startsWith('attemptingDirect')) this.upgrades++;
+    if (value === 'fallingBack') this.fallbacks++;
+    this.#log('info', `${previous || 'start'} -> ${value}`, { reason: snapshot.context.reason });
+  }
+
+  /**
+   * Move sending to `next`. When a path stops being used while it is still
+   * open, its last frame is MIGRATE(last sequence sent on it), so the far
+   * side knows that path's tail is complete.
+   */
+  #switchTransport(next: Transport): void {
+    const before = this.#transport;
+    this.#transport = next;
+    const session = this.#session;
+    if (!session) return;
+    const left: PathName[] = [];
+    if (before !== 'direct' && next === 'direct') left.push('relay');
+    if (before !== 'relay' && next === 'relay') left.push('direct');
+    for (const path of left) {
+      // Sent even when the path carried nothing yet: the peer's migrate step
+      // waits for it as proof that we have switched.
+      const lastSeq = Math.max(0, this.#lastSeqOn[path]);
+      const marker = session.seal({ kind: SealedKind.MIGRATE, lastSeq: BigInt(lastSeq) });
+      this.#sendOn(path, marker);
+    }
+  }
+
+  #route(bytes: Uint8Array): boolean {
+    switch (this.#transport) {
+      case 'relay':
+        return this.#sendOn('relay', bytes) || this.#drop('relayDown');
+      case 'direct':
+        // A full direct link does not lose the frame: the relay carries it and
+        // the receiver puts it back in order by sequence number.
+        return (
+          this.#sendOn('direct', bytes) || this.#sendOn('relay', bytes) || this.#drop('noPath')
+        );
+      case 'both': {
+        const direct = this.#sendOn('direct', bytes);
+        const relay = this.#sendOn('relay', bytes);
+        return direct || relay || this.#drop('noPath');
+      }
+    }
+  }
+
+  #sendOn(path: PathName, bytes: Uint8Array): boolean {
+    let sent: boolean;
+    if (path === 'relay') {
+      sent = this.#options.sendViaRelay(bytes);
+    } else {
+      const link = this.#activeLinkId ? this.#links.get(this.#activeLinkId) : undefined;
+      sent = link?.send(bytes) ?? false;
+    }
+    if (sent) {
+      const counters = this.counters[path];
+      counters.framesSent++;
+      counters.bytesSent += bytes.length;
+      // DATA header: version, type, epoch u32, counter u64 — the counter is the sequence.
+      this.#lastSeqOn[path] = readCounter(bytes);
+    }
+    return sent;
+  }
+
+  #onDirectMessage(linkId: string, bytes: Uint8Array): void {
+    const type = bytes[1];
+    if (type === FrameType.DATA) {
+      this.#onData(bytes, 'direct');
+      return;
+    }
+    if (
+      type === FrameType.REHANDSHAKE_CHALLENGE ||
+      type === FrameType.REHANDSHAKE_RESPONSE ||
+      type === FrameType.REHANDSHAKE_CONFIRM
+    ) {
+      let frame: Frame;
+      try {
+        frame = decodeFrame(bytes);
+      } catch (error) {
+        this.#drop(errorCode(error) ?? 'badFrame');
+        return;
+      }
+      const inbox = this.#inboxes.get(linkId);
+      if (!inbox) return;
+      if (inbox.waiter) inbox.waiter(frame);
+      else if (inbox.frames.length < 8) inbox.frames.push(frame);
+      return;
+    }
+    this.#drop('unexpectedDirectFrame');
+  }
+
+  #onData(bytes: Uint8Array, path: PathName): void {
+    const session = this.#session;
+    if (!session) {
+      this.#drop('noSession');
+      return;
+    }
+    let opened: ReturnType<Session['open']>;
+    try {
+      opened = session.open(bytes);
+    } catch (error) {
+      // REPLAY is the normal fate of the second copy while suspect.
+      this.#drop(errorCode(error) ?? 'openFailed');
+      return;
+    }
+    const counters = this.counters[path];
+    counters.framesReceived++;
+    counters.bytesReceived += bytes.length;
+
+    const message = opened.message;
+    switch (message.kind) {
+      case SealedKind.ETHERNET:
+        this.#receiver.push(opened.seq, message.frame);
+        return;
+      case SealedKind.PING: {
+        // Answer on the path it came by: that is the path being measured.
+        const pong = session.seal({
+          kind: SealedKind.PONG,
+          id: message.id,
+          sentAt: message.sentAt,
+        });
+        this.#sendOn(path, pong);
+        break;
+      }
+      case SealedKind.PONG:
+        this.#onPong(path, message.id);
+        break;
+      case SealedKind.MIGRATE:
+        if (path === 'relay') {
+          this.#peerMigrated = true;
+          for (const wake of [...this.#migratedWaiters]) wake();
+        }
+        break;
+      case SealedKind.CLOSE:
+        break;
+    }
+    // Control messages are handled on arrival; their sequence numbers still
+    // go through the ordering so they leave no gap behind.
+    this.#receiver.push(opened.seq, CONTROL);
+  }
+
+  #onPong(path: PathName, id: number): void {
+    const rtt = this.stats[path].pongReceived(id, performance.now());
+    if (rtt !== undefined) for (const handler of this.#pongHandlers) handler(path, id, rtt);
+  }
+
+  #onHandshake(bytes: Uint8Array): void {
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (error) {
+      this.#drop(errorCode(error) ?? 'badFrame');
+      return;
+    }
+    if (frame.type !== FrameType.HANDSHAKE_INIT && frame.type !== FrameType.HANDSHAKE_RESP) return;
+    try {
+      const step = this.#handshaker.receive(frame);
+      if (step.reply) this.#sendHandshake(step.reply);
+      if (step.keys) {
+        this.#session?.close();
+        this.#session = new Session(step.keys);
+        this.#receiver.close();
+        this.#receiver = this.#newReceiver();
+        this.#lastSeqOn = { relay: -1, direct: -1 };
+        this.lastHandshake = Date.now();
+        this.#log('info', 'session established', { role: step.keys.role });
+        if (this.endpoint) this.actor.send({ type: 'PEER_ADDRESS', address: this.endpoint });
+      }
+    } catch (error) {
+      this.#drop(errorCode(error) ?? 'handshakeFailed');
+      this.#log('warn', 'handshake refused', { code: errorCode(error) });
+    }
+  }
+
+  #sendHandshake(frame: Frame): void {
+    if (!this.#options.sendViaRelay(encodeFrame(frame))) this.#drop('relayDown');
+  }
+
+  #forgetLink(id: string): void {
+    this.#links.delete(id);
+    const inbox = this.#inboxes.get(id);
+    this.#inboxes.delete(id);
+    inbox?.waiter?.(null);
+    if (this.#activeLinkId === id) this.#activeLinkId = null;
+  }
+
+  #newReceiver(): InOrderReceiver<Uint8Array | null> {
+    return new InOrderReceiver<Uint8Array | null>({
+      gapTimeoutMs: this.#options.gapTimeoutMs ?? PEER_LINK_DEFAULTS.gapTimeoutMs,
+      holdLimit: PEER_LINK_DEFAULTS.holdLimit,
+      firstSeq: 0,
+      deliver: (frame) => {
+        if (frame === CONTROL) return;
+        for (const listener of this.#frameListeners) listener(frame);
+      },
+    });
+  }
+
+  /** Counters of the in-order receiver (late, skipped, …). */
+  get ordering() {
+    return this.#receiver.counters;
+  }
+
+  #drop(reason: string): false {
+    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+    return false;
+  }
+
+  #log(level: 'info' | 'warn' | 'debug', message: string, fields?: object): void {
+    this.#options.log?.(level, message, fields);
+  }
+
+  get publicKeyText(): string {
+    return encodeKey(this.peerKey);
+  }
+}
+
+/** "usingDirect.healthy" from { usingDirect: 'healthy' }. */
+export function stateString(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const [key, inner] = Object.entries(value)[0] ?? [];
+    return key === undefined ? '' : `${key}.${stateString(inner)}`;
+  }
+  return '';
+}
+
+/** The counter (sequence number) of a DATA frame's header, bytes 6..14. */
+function readCounter(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + 6, 8);
+  return view.getUint32(0) * 0x1_0000_0000 + view.getUint32(4);
+}

@@ -17,6 +17,22 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Run a relay where peers meet and fall back to.',
     load: async () => (await import('./cli/relay-command.js')).relayCommand,
   },
+  keygen: {
+    summary: 'Make a node identity key and print its public key.',
+    load: async () => (await import('./cli/keygen-command.js')).keygenCommand,
+  },
+  pubkey: {
+    summary: 'Print the public key of a key file.',
+    load: async () => (await import('./cli/pubkey-command.js')).pubkeyCommand,
+  },
+  status: {
+    summary: "Show a running node's relay link and peers (path, state, RTT, ...).",
+    load: async () => (await import('./cli/status-command.js')).statusCommand,
+  },
+  ping: {
+    summary: 'Ping a peer through a running node: which path answered, and its RTT.',
+    load: async () => (await import('./cli/ping-command.js')).pingCommand,
+  },
 };
 
 function programHelp(): string {

@@ -16,6 +16,17 @@ export interface OptionSpec {
   defaultText?: string;
 }
 
+/** A positional argument, e.g. PEER in `switchback ping PEER`. */
+export interface ArgumentSpec {
+  /** Key of its value in OptionValues (keep it distinct from option names). */
+  name: string;
+  /** Shown in usage and help: PEER. */
+  placeholder: string;
+  description: string;
+  /** Missing required arguments are a usage error (default true). */
+  required?: boolean;
+}
+
 export interface CommandIo {
   stdout: Writable;
   stderr: Writable;
@@ -32,6 +43,8 @@ export interface Command {
   /** Paragraph(s) printed under the usage line in `--help`. */
   description: string;
   options: OptionSpec[];
+  /** Positional arguments in order; none when absent. */
+  arguments?: ArgumentSpec[];
   /** Resolves with the process exit code. Throws UsageError for bad flags. */
   run(values: OptionValues, io: CommandIo): Promise<number>;
 }
@@ -48,14 +61,38 @@ export function parseOptions(command: Command, argv: string[]): OptionValues {
   for (const spec of command.options) {
     options[spec.name] = { type: spec.value ? 'string' : 'boolean' };
   }
+  const specs = command.arguments ?? [];
+  let parsed: { values: OptionValues; positionals: string[] };
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false })
-      .values as OptionValues;
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: specs.length > 0 });
   } catch (cause) {
     // parseArgs messages are already one line naming the flag; add the way out.
     const message = (cause as Error).message.replace(/\. To specify.*$/s, '');
     throw new UsageError(`${message}; see switchback ${command.name} --help`);
   }
+  const values = { ...parsed.values };
+  if (values.help) return values;
+  if (parsed.positionals.length > specs.length) {
+    const extra = parsed.positionals[specs.length]!;
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(extra)}; see switchback ${command.name} --help`,
+    );
+  }
+  specs.forEach((spec, index) => {
+    const value = parsed.positionals[index];
+    if (value === undefined && spec.required !== false) {
+      throw new UsageError(`${spec.placeholder} is missing; write switchback ${usage(command)}`);
+    }
+    values[spec.name] = value;
+  });
+  return values;
+}
+
+function usage(command: Command): string {
+  const args = (command.arguments ?? []).map((spec) =>
+    spec.required === false ? `[${spec.placeholder}]` : spec.placeholder,
+  );
+  return [command.name, ...args, '[options]'].join(' ');
 }
 
 export function commandHelp(command: Command): string {
@@ -64,12 +101,19 @@ export function commandHelp(command: Command): string {
     right: `${spec.description}${spec.defaultText ? ` (default: ${spec.defaultText})` : ''}`,
   }));
   flags.push({ left: '--help', right: 'Show this help.' });
-  const width = Math.max(...flags.map((flag) => flag.left.length)) + 2;
+  const args = (command.arguments ?? []).map((spec) => ({
+    left: spec.placeholder,
+    right: spec.description,
+  }));
+  const width = Math.max(...[...flags, ...args].map((flag) => flag.left.length)) + 2;
   return [
-    `Usage: switchback ${command.name} [options]`,
+    `Usage: switchback ${usage(command)}`,
     '',
     command.description,
     '',
+    ...(args.length > 0
+      ? ['Arguments:', ...args.map((arg) => `  ${arg.left.padEnd(width)}${arg.right}`), '']
+      : []),
     'Options:',
     ...flags.map((flag) => `  ${flag.left.padEnd(width)}${flag.right}`),
     '',

@@ -52,6 +52,9 @@ export interface NodeOptions {
   gapTimeoutMs?: number;
 }
 
+/** Longest close() waits for close handshakes before cutting sockets. */
+const CLOSE_BUDGET_MS = 500;
+
 /** Transitions kept for /transitions and the inspector's first screen. */
 const TRANSITION_LOG_SIZE = 500;
 
@@ -194,7 +197,16 @@ export class Node implements NodeObserver {
     this.pump.close();
     this.relayActor.send({ type: 'STOP' });
     this.relayActor.stop();
-    await Promise.allSettled([this.listener.close(), this.device.close(), this.#relay?.close()]);
+    // Peers were told (close frames are on their way); waiting for every
+    // answer is not worth blowing the 2 s shutdown budget on.
+    const relay = this.#relay;
+    const graceful = Promise.allSettled([
+      this.listener.close(),
+      this.device.close(),
+      relay?.close(),
+    ]);
+    const budget = new Promise((resolve) => setTimeout(resolve, CLOSE_BUDGET_MS).unref());
+    if ((await Promise.race([graceful.then(() => 'done'), budget])) !== 'done') relay?.terminate();
   }
 
   // ── NodeObserver ─────────────────────────────────────────────────────────

@@ -405,7 +405,6 @@ export class PeerLink implements PeerPorts {
     if (value === 'attemptingDirect.listening') this.#peerMigrated = false;
     if (value === 'usingDirect.healthy' && previous.startsWith('attemptingDirect')) this.upgrades++;
     if (value === 'fallingBack') this.fallbacks++;
-    this.#log('info', `${previous || 'start'} -> ${value}`, { reason: snapshot.context.reason });
   }
 
   /**

@@ -17,6 +17,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Run a relay where peers meet and fall back to.',
     load: async () => (await import('./cli/relay-command.js')).relayCommand,
   },
+  up: {
+    summary: 'Run a node in the foreground: TAP device, relay link, direct paths.',
+    load: async () => (await import('./cli/up-command.js')).upCommand,
+  },
   keygen: {
     summary: 'Make a node identity key and print its public key.',
     load: async () => (await import('./cli/keygen-command.js')).keygenCommand,

@@ -2,6 +2,15 @@
  * Renders laid-out chart geometry (layout.ts) as a standalone SVG: no
  * scripts, no external fonts or images, numbers rounded so the output is
  * byte-identical from run to run.
+ *
+ * Every state is a `<g class="state" data-state="usingDirect.healthy">` (the
+ * dotted path the node reports in PeerStatus.state) and every arrow, leader
+ * and label a `<g class="transition" data-source data-target
+ * data-transition="source->target">`, so the live inspector
+ * (src/daemon/inspector/) can light up the active state and flash the arrow
+ * just taken on this very picture. The paths are read back from the geometry
+ * (a box sits inside its parent's frame; an arrow ends on its box's border),
+ * so layout.ts stays unaware of them.
  */
 import type { BoxGeometry, ChartGeometry, EdgeGeometry, TextLine } from './layout.js';
 import { FONT } from './layout.js';
@@ -119,6 +128,90 @@ function drawEdge(edge: EdgeGeometry): string {
   return parts.join('\n');
 }
 
+/** Paths of boxes and ends of arrows, as the inspector names them. */
+interface ChartNames {
+  /** Box id -> dotted state path ("usingDirect.healthy"), "*" for "any state". */
+  state: Map<string, string>;
+  /** Edge id -> [source path, target path]; an initial arrow's source is "". */
+  ends: Map<string, [string, string]>;
+}
+
+const contains = (outer: BoxGeometry, inner: BoxGeometry) =>
+  inner.x >= outer.x &&
+  inner.y >= outer.y &&
+  inner.x + inner.width <= outer.x + outer.width &&
+  inner.y + inner.height <= outer.y + outer.height;
+
+/** Distance from a point to a box's border (0 on it), inside or out. */
+function borderDistance(box: BoxGeometry, px: number, py: number): number {
+  const { x, y, width: w, height: h } = box;
+  const inside = px >= x && px <= x + w && py >= y && py <= y + h;
+  if (inside) return Math.min(px - x, x + w - px, py - y, y + h - py);
+  const dx = Math.max(x - px, 0, px - (x + w));
+  const dy = Math.max(y - py, 0, py - (y + h));
+  return Math.hypot(dx, dy);
+}
+
+function chartNames(geometry: ChartGeometry): ChartNames {
+  const state = new Map<string, string>();
+  // Boxes come sorted by depth, so a parent is named before its children.
+  const frames = geometry.boxes.filter((b) => b.kind === 'compound');
+  for (const box of geometry.boxes) {
+    if (box.kind === 'initial') continue;
+    if (box.kind === 'any') {
+      state.set(box.id, '*');
+      continue;
+    }
+    const parent = frames
+      .filter((f) => f.depth === box.depth - 1 && f !== box && contains(f, box))
+      .at(0);
+    const key = box.lines[0]?.text ?? box.id;
+    const parentPath = parent ? state.get(parent.id) : undefined;
+    state.set(box.id, parentPath ? `${parentPath}.${key}` : key);
+  }
+  const endAt = ([px, py]: [number, number]): BoxGeometry | undefined => {
+    let best: BoxGeometry | undefined;
+    let bestD = Number.POSITIVE_INFINITY;
+    for (const box of geometry.boxes) {
+      const d = borderDistance(box, px, py);
+      // Ties go to the deeper box: an arrow ends on the innermost border it touches.
+      if (d < bestD - 0.01 || (Math.abs(d - bestD) <= 0.01 && best && box.depth > best.depth)) {
+        best = box;
+        bestD = d;
+      }
+    }
+    return best;
+  };
+  const ends = new Map<string, [string, string]>();
+  for (const edge of geometry.edges) {
+    const from = endAt(edge.points[0]!);
+    const to = endAt(edge.points[edge.points.length - 1]!);
+    const source = from && from.kind !== 'initial' ? (state.get(from.id) ?? '') : '';
+    ends.set(edge.id, [source, to ? (state.get(to.id) ?? '') : '']);
+  }
+  return { state, ends };
+}
+
+function stateGroup(box: BoxGeometry, names: ChartNames): string {
+  const path = names.state.get(box.id);
+  const body = drawBox(box);
+  if (path === undefined) return `<g class="initial">\n${body}\n</g>`;
+  return `<g class="state state-${box.kind}" id="state-${esc(path)}" data-state="${esc(path)}">\n${body}\n</g>`;
+}
+
+function transitionGroup(
+  edge: EdgeGeometry,
+  names: ChartNames,
+  part: 'edge' | 'leader' | 'label',
+  body: string,
+): string {
+  if (!body) return '';
+  const [source, target] = names.ends.get(edge.id) ?? ['', ''];
+  const name = `${source || 'initial'}->${target}`;
+  const id = part === 'edge' ? ` id="edge-${esc(name)}"` : '';
+  return `<g class="transition-${part}"${id} data-transition="${esc(name)}" data-source="${esc(source)}" data-target="${esc(target)}">\n${body}\n</g>`;
+}
+
 /** Closest point of a polyline to (px, py). */
 function nearestOnPolyline(points: ReadonlyArray<[number, number]>, px: number, py: number) {
   let best: [number, number] = points[0]!;
@@ -171,6 +264,7 @@ function drawLabel(edge: EdgeGeometry): string {
 export function renderSvg(geometry: ChartGeometry, title: string): string {
   const w = Math.ceil(geometry.width);
   const h = Math.ceil(geometry.height);
+  const names = chartNames(geometry);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="DejaVu Sans, Verdana, sans-serif" fill="${COLORS.ink}">`,
     `<title>${esc(title)}</title>`,
@@ -179,16 +273,18 @@ export function renderSvg(geometry: ChartGeometry, title: string): string {
     '</defs>',
     `<rect width="${w}" height="${h}" fill="#ffffff"/>`,
     '<g class="states">',
-    ...geometry.boxes.map(drawBox),
+    ...geometry.boxes.map((box) => stateGroup(box, names)),
     '</g>',
     '<g class="transitions">',
-    ...geometry.edges.map(drawEdge),
+    ...geometry.edges.map((e) => transitionGroup(e, names, 'edge', drawEdge(e))),
     '</g>',
     '<g class="leaders">',
-    ...geometry.edges.map(drawLeader).filter(Boolean),
+    ...geometry.edges
+      .map((e) => transitionGroup(e, names, 'leader', drawLeader(e)))
+      .filter(Boolean),
     '</g>',
     '<g class="labels">',
-    ...geometry.edges.map(drawLabel).filter(Boolean),
+    ...geometry.edges.map((e) => transitionGroup(e, names, 'label', drawLabel(e))).filter(Boolean),
     '</g>',
     '</svg>',
     '',

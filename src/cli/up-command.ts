@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import { watch } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { loadConfig } from '../daemon/config.js';
+import { startControlServer } from '../daemon/control-server.js';
+import { attachInspector } from '../daemon/inspector/attach-inspector.js';
+import { createLogger } from '../daemon/logger.js';
+import { createNodeMetrics } from '../daemon/metrics.js';
+import { Node } from '../daemon/node.js';
+import { type Command, UsageError } from './command.js';
+
+// `switchback up --config FILE`: run a node in the foreground until
+// SIGINT/SIGTERM. docs/walkthrough.md runs two of them; docs/cli.md lists
+// every option.
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** SIGINT/SIGTERM: everything is closed within this, or we exit anyway. */
+const SHUTDOWN_BUDGET_MS = 2_000;
+/** How often our own addresses are compared, to re-probe on a network change. */
+const NETWORK_POLL_MS = 2_000;
+
+export const upCommand: Command = {
+  name: 'up',
+  summary: 'Run a node in the foreground: TAP device, relay link, direct paths.',
+  description: [
+    'Runs the node described by a TOML config file (see docs/walkthrough.md) until',
+    'SIGINT or SIGTERM. Prints the control API address and the inspector URL (with',
+    'its access token) on start. SIGHUP, or saving the config file, reloads the peer',
+    'list without disturbing peers that did not change. Needs root (or CAP_NET_ADMIN)',
+    'for the TAP device unless the config says device = "memory".',
+  ].join('\n'),
+  options: [
+    { name: 'config', value: 'FILE', description: 'The node config (TOML).' },
+    {
+      name: 'log-level',
+      value: 'LEVEL',
+      description: `One of ${LOG_LEVELS.join(', ')}.`,
+      defaultText: 'info',
+    },
+    {
+      name: 'redact-addresses',
+      description: 'Hide IP addresses (and host:port) in every log line.',
+    },
+    {
+      name: 'inspect',
+      value: 'stately',
+      description:
+        "Also forward the charts' inspection events to Stately's inspector (@statelyai/inspect).",
+    },
+  ],
+  async run(values, io) {
+    const file = values.config as string | undefined;
+    if (!file)
+      throw new UsageError('--config is required; write e.g. --config /etc/switchback/node.toml');
+    const level = (values['log-level'] as string | undefined) ?? 'info';
+    if (!LOG_LEVELS.includes(level)) {
+      throw new UsageError(`--log-level ${level} is not one of ${LOG_LEVELS.join(', ')}`);
+    }
+    const inspect = values.inspect as string | undefined;
+    if (inspect !== undefined && inspect !== 'stately') {
+      throw new UsageError(`--inspect ${inspect}: the only inspector to forward to is "stately"`);
+    }
+
+    const config = await loadConfig(file);
+    const logger = createLogger({
+      level: level as 'info',
+      redactAddresses: values['redact-addresses'] === true,
+    });
+    const node = await Node.start(config, { logger });
+    const closers: (() => Promise<void> | void)[] = [() => node.close()];
+    const shutdown = async () => {
+      const timer = setTimeout(() => {
+        logger.error('shutdown took longer than 2 s: exiting anyway');
+        process.exit(1);
+      }, SHUTDOWN_BUDGET_MS);
+      timer.unref();
+      for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => {});
+      clearTimeout(timer);
+      logger.info('stopped');
+    };
+
+    try {
+      const metrics = createNodeMetrics(node);
+      closers.push(() => metrics.close());
+      const token = randomBytes(18).toString('base64url');
+      const control = await startControlServer({
+        host: config.control.host,
+        port: config.control.port,
+        observer: node,
+        metrics: metrics.registry,
+        token,
+        logger,
+        allowRemote: config.controlAllowRemote,
+      });
+      closers.push(() => control.close());
+      const inspector = await attachInspector(control, { observer: node, token, logger });
+      closers.push(() => inspector.close());
+      if (inspect === 'stately') {
+        const { startStatelyBridge } = await import('../daemon/stately-bridge.js');
+        const bridge = await startStatelyBridge({ observer: node, logger });
+        closers.push(() => bridge.close());
+        io.stdout.write(`stately inspector bridge: ${bridge.url}\n`);
+      }
+      logger.info(
+        { publicKey: node.publicKey, listen: node.status().listen, control: control.url },
+        `node up: ${config.peers.length} peer(s), relay ${config.relay}`,
+      );
+      io.stdout.write(`control api: ${control.url}/status\n`);
+      io.stdout.write(`inspector:   ${control.url}${inspector.pagePath}\n`);
+    } catch (error) {
+      await shutdown();
+      throw error;
+    }
+
+    // Reload the peer list on SIGHUP or when the file is saved.
+    let reloading: Promise<void> = Promise.resolve();
+    const reload = (why: string) => {
+      reloading = reloading.then(async () => {
+        try {
+          const next = await loadConfig(file);
+          const { added, removed } = node.updatePeers(next.peers);
+          logger.info({ added, removed }, `config reloaded (${why})`);
+        } catch (error) {
+          logger.error(`config not reloaded, keeping the running one: ${(error as Error).message}`);
+        }
+      });
+    };
+    const onHup = () => reload('SIGHUP');
+    process.on('SIGHUP', onHup);
+    let debounce: NodeJS.Timeout | undefined;
+    const watcher = watch(config.file, () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => reload('file changed'), 200);
+    });
+    watcher.on('error', () => {});
+
+    // A changed set of local addresses means paths may have changed: re-probe now.
+    let addresses = localAddresses();
+    const poll = setInterval(() => {
+      const now = localAddresses();
+      if (now !== addresses) {
+        addresses = now;
+        logger.info('local addresses changed: re-probing paths');
+        node.networkChanged();
+      }
+    }, NETWORK_POLL_MS);
+
+    if (!io.signal.aborted)
+      await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
+    logger.info('stopping: signal received');
+    process.off('SIGHUP', onHup);
+    watcher.close();
+    clearTimeout(debounce);
+    clearInterval(poll);
+    await reloading;
+    await shutdown();
+    // Sockets still finishing their close handshakes must not hold the process.
+    setTimeout(() => process.exit(0), 100).unref();
+    return 0;
+  },
+};
+
+function localAddresses(): string {
+  const all: string[] = [];
+  for (const [name, entries] of Object.entries(networkInterfaces())) {
+    for (const entry of entries ?? []) if (!entry.internal) all.push(`${name}/${entry.address}`);
+  }
+  return all.sort().join(',');
+}

@@ -1,0 +1,346 @@
+/**
+ * Network namespaces for end-to-end tests: three namespaces (relay, a, b) on
+ * one Linux bridge, processes started inside them, and nftables rules that cut
+ * the a↔b underlay while both keep reaching the relay.
+ *
+ *        ns <id>-relay                      ns <id>-a          ns <id>-b
+ *   br0 10.231.0.1/24 ── va ══════ veth ══ eth0 10.231.0.2/24
+ *                     └─ vb ══════ veth ══════════════════════ eth0 10.231.0.3/24
+ *
+ * Every address lives inside namespaces made here: the veth pairs are created
+ * inside the relay namespace with their far end placed straight into a or b,
+ * so no link ever exists in the root namespace. Cleanup kills the processes
+ * started here, then deletes the namespaces (which removes links, bridge, TAP
+ * devices and nftables tables with them). It runs from `close()` and, as a
+ * last resort, from process exit and SIGINT/SIGTERM handlers.
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Underlay subnet; fixed because each run has its own namespaces. */
+export const UNDERLAY = { relay: '10.231.0.1', a: '10.231.0.2', b: '10.231.0.3', prefix: 24 };
+const NAME_PREFIX = 'sbe';
+const NFT_TABLE = 'switchback_e2e';
+/** Any command run here is killed after this unless told otherwise. */
+const DEFAULT_EXEC_TIMEOUT_MS = 15_000;
+
+export interface ExecResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Underlay {
+  /** Unique per run: "sbe-<pid>-<random>". */
+  readonly id: string;
+  readonly ns: { relay: string; a: string; b: string };
+  readonly addr: typeof UNDERLAY;
+}
+
+/** The role names of the three namespaces. */
+export type Role = 'relay' | 'a' | 'b';
+
+const liveNamespaces = new Set<string>();
+const liveChildren = new Set<ChildProcess>();
+let exitHooksInstalled = false;
+
+/**
+ * Throws a clear error when this machine cannot run the namespace tests: they
+ * must fail, not skip, where root or /dev/net/tun is missing (CI is root).
+ */
+export function assertNamespaceCapable(): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new Error(
+      `e2e tests need root (uid 0) to create network namespaces and TAP devices; running as uid ${process.getuid()} — run them as root (CI does)`,
+    );
+  }
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+  } catch (error) {
+    throw new Error(
+      `e2e tests need /dev/net/tun for TAP devices (${(error as NodeJS.ErrnoException).code}): modprobe tun, or pass --device /dev/net/tun to the container`,
+    );
+  }
+  for (const tool of ['ip', 'nft', 'ping', 'iperf3']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      throw new Error(
+        `e2e tests need "${tool}" on PATH: apt-get install iproute2 iputils-ping nftables iperf3`,
+      );
+    }
+  }
+}
+
+/** Runs a command (not in a namespace), bounded in time; never throws on a non-zero exit. */
+export function exec(
+  command: string,
+  args: readonly string[],
+  options: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      args,
+      {
+        timeout: options.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS,
+        killSignal: 'SIGKILL',
+        cwd: options.cwd,
+        env: options.env,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        const failure = error as (NodeJS.ErrnoException & { signal?: NodeJS.Signals }) | null;
+        const code = failure === null ? 0 : typeof failure.code === 'number' ? failure.code : null;
+        resolve({ code, signal: failure?.signal ?? null, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Like `exec`, but throws with the command and its stderr when it fails. */
+export async function mustExec(
+  command: string,
+  args: readonly string[],
+  options: { timeoutMs?: number } = {},
+): Promise<string> {
+  const result = await exec(command, args, options);
+  if (result.code !== 0) {
+    throw new Error(
+      `${command} ${args.join(' ')} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim()}`,
+    );
+  }
+  return result.stdout;
+}
+
+/** Runs a command inside a namespace, bounded in time. */
+export function execIn(
+  ns: string,
+  command: string,
+  args: readonly string[],
+  options: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ExecResult> {
+  return exec('ip', ['netns', 'exec', ns, command, ...args], options);
+}
+
+/**
+ * Starts a long-running process inside a namespace. `ip netns exec` execs the
+ * command, so the child's pid is the process itself and a signal reaches it.
+ * The process is tracked and killed by `close()` or at exit.
+ */
+export function spawnIn(
+  ns: string,
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ChildProcess {
+  installExitHooks();
+  const child = spawn('ip', ['netns', 'exec', ns, command, ...args], {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  child.once('error', () => liveChildren.delete(child));
+  return child;
+}
+
+/**
+ * Sends `signal`, then SIGKILL if the process has not exited within
+ * `graceMs`; resolves once it has exited.
+ */
+export async function stopProcess(
+  child: ChildProcess,
+  { signal = 'SIGTERM', graceMs = 3_000 }: { signal?: NodeJS.Signals; graceMs?: number } = {},
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const killed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve();
+    }, graceMs);
+  });
+  await Promise.race([exited, killed]);
+  clearTimeout(timer);
+  await exited;
+}
+
+/** Creates the three namespaces, the bridge and the veth pairs, all links up. */
+export async function createUnderlay(): Promise<Underlay> {
+  installExitHooks();
+  await removeOrphans();
+  const id = `${NAME_PREFIX}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const ns = { relay: `${id}-relay`, a: `${id}-a`, b: `${id}-b` };
+  const underlay: Underlay = { id, ns, addr: UNDERLAY };
+  try {
+    for (const name of Object.values(ns)) {
+      liveNamespaces.add(name);
+      await mustExec('ip', ['netns', 'add', name]);
+      await mustExec('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    }
+    const { relay } = ns;
+    const cidr = (address: string) => `${address}/${UNDERLAY.prefix}`;
+    await mustExec('ip', ['-n', relay, 'link', 'add', 'br0', 'type', 'bridge']);
+    await mustExec('ip', ['-n', relay, 'addr', 'add', cidr(UNDERLAY.relay), 'dev', 'br0']);
+    await mustExec('ip', ['-n', relay, 'link', 'set', 'br0', 'up']);
+    for (const role of ['a', 'b'] as const) {
+      const near = `v${role}`;
+      // Both ends are born in namespaces of ours: never in the root namespace.
+      await mustExec('ip', [
+        '-n',
+        relay,
+        'link',
+        'add',
+        near,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'eth0',
+        'netns',
+        ns[role],
+      ]);
+      await mustExec('ip', ['-n', relay, 'link', 'set', near, 'master', 'br0']);
+      await mustExec('ip', ['-n', relay, 'link', 'set', near, 'up']);
+      await mustExec('ip', ['-n', ns[role], 'addr', 'add', cidr(UNDERLAY[role]), 'dev', 'eth0']);
+      await mustExec('ip', ['-n', ns[role], 'link', 'set', 'eth0', 'up']);
+    }
+    return underlay;
+  } catch (error) {
+    await closeUnderlay(underlay);
+    throw error;
+  }
+}
+
+/**
+ * Drops all underlay traffic between `ns` and `peerAddress` in both
+ * directions (inside `ns` only); the relay and everything else stay reachable.
+ * Run it in both a and b to cut the direct path the way a broken link would:
+ * packets vanish, no RST, no ICMP.
+ */
+export async function cutPeer(ns: string, peerAddress: string): Promise<void> {
+  const ruleset = [
+    `table inet ${NFT_TABLE} {`,
+    '  chain input {',
+    '    type filter hook input priority 0; policy accept;',
+    `    ip saddr ${peerAddress} drop`,
+    '  }',
+    '  chain output {',
+    '    type filter hook output priority 0; policy accept;',
+    `    ip daddr ${peerAddress} drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+  const file = join(mkdtempSync(join(tmpdir(), 'sbe-nft-')), 'cut.nft');
+  writeFileSync(file, ruleset);
+  try {
+    await mustExec('ip', ['netns', 'exec', ns, 'nft', '-f', file]);
+  } finally {
+    rmSync(join(file, '..'), { recursive: true, force: true });
+  }
+}
+
+/** Removes what `cutPeer` added in `ns` (a no-op when nothing was cut). */
+export async function restorePeer(ns: string): Promise<void> {
+  const listed = await exec('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables']);
+  if (listed.stdout.includes(NFT_TABLE)) {
+    await mustExec('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', NFT_TABLE]);
+  }
+}
+
+/** Kills every process started in these namespaces, then deletes the namespaces. */
+export async function closeUnderlay(underlay: Underlay): Promise<void> {
+  await Promise.all([...liveChildren].map((child) => stopProcess(child, { graceMs: 2_000 })));
+  for (const name of Object.values(underlay.ns)) {
+    await killAllIn(name);
+    await exec('ip', ['netns', 'del', name]);
+    liveNamespaces.delete(name);
+  }
+}
+
+/** Namespaces whose names start with `prefix`, as `ip netns list` shows them. */
+export async function listNamespaces(prefix: string): Promise<string[]> {
+  const { stdout } = await exec('ip', ['netns', 'list']);
+  return stdout
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((name) => name.startsWith(prefix));
+}
+
+/** SIGKILLs any process still inside `ns` (one we did not start, e.g. a stray iperf3). */
+async function killAllIn(ns: string): Promise<void> {
+  const { stdout } = await exec('ip', ['netns', 'pids', ns]);
+  for (const pid of stdout.split(/\s+/).filter(Boolean).map(Number)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Namespaces left by an earlier run whose process no longer exists (a SIGKILLed runner). */
+async function removeOrphans(): Promise<void> {
+  for (const name of await listNamespaces(`${NAME_PREFIX}-`)) {
+    const pid = Number(/^sbe-(\d+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    await killAllIn(name);
+    await exec('ip', ['netns', 'del', name]);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Synchronous last-resort cleanup: used where no await is possible (exit, signals). */
+function cleanupNow(): void {
+  for (const child of liveChildren) child.kill('SIGKILL');
+  liveChildren.clear();
+  for (const name of liveNamespaces) {
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', name], {
+        encoding: 'utf8',
+        timeout: 2_000,
+      });
+      for (const pid of pids.split(/\s+/).filter(Boolean).map(Number)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: 2_000 });
+    } catch {
+      // best effort: the next run's removeOrphans() catches what is left
+    }
+  }
+  liveNamespaces.clear();
+}
+
+function installExitHooks(): void {
+  if (exitHooksInstalled) return;
+  exitHooksInstalled = true;
+  process.once('exit', cleanupNow);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      cleanupNow();
+      // Re-raise so the process dies the way it was asked to.
+      process.kill(process.pid, signal);
+    };
+    process.once(signal, onSignal);
+  }
+}

@@ -21,6 +21,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Run a node in the foreground: TAP device, relay link, direct paths.',
     load: async () => (await import('./cli/up-command.js')).upCommand,
   },
+  demo: {
+    summary: 'See it work: a relay and two nodes on loopback, the direct path cut and restored.',
+    load: async () => (await import('./cli/demo-command.js')).demoCommand,
+  },
   keygen: {
     summary: 'Make a node identity key and print its public key.',
     load: async () => (await import('./cli/keygen-command.js')).keygenCommand,

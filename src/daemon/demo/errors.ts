@@ -1,0 +1,9 @@
+import { SwitchbackError } from '../../errors.js';
+
+export type DemoErrorCode =
+  /** The nodes never reached the direct path, so there is nothing to cut. */
+  | 'DEMO_NO_DIRECT_PATH'
+  /** `--netns` (real TAP devices in namespaces) is not built yet. */
+  | 'DEMO_NETNS_UNAVAILABLE';
+
+export class DemoError extends SwitchbackError<DemoErrorCode> {}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { loadConfig } from '../daemon/config.js';
+import { ConfigError, loadConfig, type NodeConfig } from '../daemon/config.js';
 import { startControlServer } from '../daemon/control-server.js';
 import { attachInspector } from '../daemon/inspector/attach-inspector.js';
 import { createLogger } from '../daemon/logger.js';
@@ -62,7 +62,14 @@ export const upCommand: Command = {
       throw new UsageError(`--inspect ${inspect}: the only inspector to forward to is "stately"`);
     }
 
-    const config = await loadConfig(file);
+    let config: NodeConfig;
+    try {
+      config = await loadConfig(file);
+    } catch (error) {
+      // A config the user must fix is a usage error (exit 2), as for status and ping.
+      if (error instanceof ConfigError) throw new UsageError(error.message);
+      throw error;
+    }
     const logger = createLogger({
       level: level as 'info',
       redactAddresses: values['redact-addresses'] === true,

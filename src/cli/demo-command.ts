@@ -40,10 +40,6 @@ export const demoCommand: Command = {
       description:
         'Print only the summary, as one JSON object, on stdout (progress goes to stderr).',
     },
-    {
-      name: 'netns',
-      description: 'Real TAP devices in network namespaces (needs root). Not available yet.',
-    },
   ],
   async run(values, io) {
     const durationText = values.duration as string | undefined;
@@ -52,12 +48,6 @@ export const demoCommand: Command = {
     if (durationS < DEMO_DURATION.minS || durationS > DEMO_DURATION.maxS) {
       throw new UsageError(
         `--duration ${durationS} is out of range; write a number of seconds from ${DEMO_DURATION.minS} to ${DEMO_DURATION.maxS}`,
-      );
-    }
-    if (values.netns) {
-      throw new DemoError(
-        'DEMO_NETNS_UNAVAILABLE',
-        '--netns is not available yet; run switchback demo without it (loopback, in-memory devices, no root needed)',
       );
     }
     const json = values.json === true;

@@ -2,8 +2,6 @@ import { SwitchbackError } from '../../errors.js';
 
 export type DemoErrorCode =
   /** The nodes never reached the direct path, so there is nothing to cut. */
-  | 'DEMO_NO_DIRECT_PATH'
-  /** `--netns` (real TAP devices in namespaces) is not built yet. */
-  | 'DEMO_NETNS_UNAVAILABLE';
+  'DEMO_NO_DIRECT_PATH';
 
 export class DemoError extends SwitchbackError<DemoErrorCode> {}

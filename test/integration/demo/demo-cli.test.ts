@@ -95,7 +95,7 @@ describe('switchback demo', () => {
     const result = await runCli(['demo', '--help']);
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout).toMatch(/^Usage: switchback demo /);
-    for (const flag of ['--duration SECONDS', '--json', '--netns', '--help'])
+    for (const flag of ['--duration SECONDS', '--json', '--help'])
       expect(result.stdout).toContain(flag);
     expect(result.stdout).toMatch(/Exit codes: 0 /);
   });
@@ -109,11 +109,11 @@ describe('switchback demo', () => {
     );
   });
 
-  it('says in one line that --netns is not available yet, exit 1', async () => {
+  it('refuses an unknown flag in one line, exit 2', async () => {
     const result = await runCli(['demo', '--netns']);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toMatch(/^switchback demo: --netns is not available yet; .*\n$/);
+    expect(result.stderr).toMatch(/^switchback demo: .*--netns.*; see switchback demo --help\n$/);
   });
 
   it('stops, cleans up and exits 130 on Ctrl-C', { timeout: 30_000 }, async () => {

@@ -1,6 +1,5 @@
 import { DEMO_DURATION } from '../daemon/demo/demo-plan.js';
 import { formatSummary } from '../daemon/demo/demo-summary.js';
-import { DemoError } from '../daemon/demo/errors.js';
 import { createLiveView } from '../daemon/demo/live-view.js';
 import { runDemo } from '../daemon/demo/run-demo.js';
 import { type Command, UsageError } from './command.js';

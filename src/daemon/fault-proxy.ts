@@ -12,6 +12,9 @@
 //   refuse     connection-level: the front that carries new connections in
 //              this direction stops listening (the dialler sees ECONNREFUSED);
 //              bytes on existing connections pass
+//   (redirect) not a mode: redirect(direction, port) sends NEW connections in
+//              that direction to another loopback port (an impostor with
+//              another identity), existing ones stay where they are
 //   reset      connection-level: connections dialled in this direction are
 //              reset (RST) now, and new ones are reset on accept; bytes on
 //              other connections pass
@@ -51,6 +54,8 @@ const LOOPBACK = '127.0.0.1';
 interface Front {
   direction: Direction; // direction of bytes from the dialler to the listener
   upstreamPort: number;
+  /** Set by redirect(): where new connections go instead of upstreamPort. */
+  redirectPort?: number | undefined;
   port: number;
   server: Server | undefined;
 }
@@ -126,6 +131,16 @@ export class FaultProxy {
       }
       // Chunks already queued by a delay keep their due times and order.
     }
+  }
+
+  /**
+   * New connections dialled in `direction` go to `port` on 127.0.0.1 instead
+   * of the peer's listener (an impostor, for CERT_MISMATCH tests); undefined
+   * points them back at the peer.
+   */
+  redirect(direction: Direction, port: number | undefined): void {
+    const front = this.#fronts.get(direction);
+    if (front !== undefined) front.redirectPort = port;
   }
 
   stats(): FaultProxyStats {
@@ -204,7 +219,11 @@ export class FaultProxy {
       client.resetAndDestroy();
       return;
     }
-    const upstream = net.connect({ host: LOOPBACK, port: front.upstreamPort, allowHalfOpen: true });
+    const upstream = net.connect({
+      host: LOOPBACK,
+      port: front.redirectPort ?? front.upstreamPort,
+      allowHalfOpen: true,
+    });
     const pair: Pair = { direction, client, upstream };
     this.#pairs.add(pair);
     client.on('error', () => {});

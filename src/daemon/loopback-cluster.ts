@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { encodeKey, generateIdentity, type Identity } from '../crypto/identity.js';
+import { compareKeys, encodeKey, generateIdentity, type Identity } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
 import {
   type ConnectionTimings,
@@ -17,7 +17,7 @@ import {
 } from '../machines/connection-timings.js';
 import { defaultRelayLinkTimings } from '../machines/relay-link-timings.js';
 import { RelayServer } from '../relay/server.js';
-import { defaultQualityPolicy } from '../services/path-quality.js';
+import { defaultQualityPolicy, type QualityPolicy } from '../services/path-quality.js';
 import { createMemoryDevicePair, type MemoryDevice } from '../tap/memory-device.js';
 import type { NodeConfig } from './config.js';
 import { type FaultMode, FaultProxy } from './fault-proxy.js';
@@ -32,6 +32,17 @@ export interface LoopbackClusterOptions {
   gapTimeoutMs?: number;
   /** Control addresses are not started here; the caller may start them. */
   mtu?: number;
+  /** Overrides of the quality judge's policy (both nodes). */
+  quality?: Partial<QualityPolicy>;
+  /** This node's peer chart is created but not started (model tests: PeerLink.followActor). */
+  holdChart?: NodeName;
+  /** Which node gets the smaller key (it dials first in the tie-break); random when unset. */
+  smallerKey?: NodeName;
+  /**
+   * Put a second FaultProxy between node b and the relay (`relayProxy`):
+   * direction 'bToA' carries b → relay, 'aToB' relay → b.
+   */
+  relayProxyForB?: boolean;
 }
 
 export class LoopbackCluster {
@@ -42,6 +53,8 @@ export class LoopbackCluster {
   readonly hosts: Record<NodeName, MemoryDevice>;
   readonly proxy: FaultProxy;
   readonly identities: Record<NodeName, Identity>;
+  /** Between node b and the relay when `relayProxyForB` was set. */
+  relayProxy: FaultProxy | undefined;
 
   private constructor(
     relay: RelayServer,
@@ -66,8 +79,17 @@ export class LoopbackCluster {
       listen: { host: '127.0.0.1', port: 0 },
       logger: logger.child({ component: 'relay' }),
     });
-    const { url } = await relay.start();
-    const identities = { a: await generateIdentity(), b: await generateIdentity() };
+    const { url, port: relayPort } = await relay.start();
+    let identities = { a: await generateIdentity(), b: await generateIdentity() };
+    if (
+      options.smallerKey &&
+      compareKeys(identities.a.publicKey, identities.b.publicKey) < 0 !==
+        (options.smallerKey === 'a')
+    )
+      identities = { a: identities.b, b: identities.a };
+    const relayProxy = options.relayProxyForB
+      ? await FaultProxy.start({ a: relayPort })
+      : undefined;
     const timings = { ...defaultConnectionTimings, ...options.timings };
     const made: Partial<Record<NodeName, Node>> = {};
     const hosts: Partial<Record<NodeName, MemoryDevice>> = {};
@@ -83,7 +105,7 @@ export class LoopbackCluster {
         const config: NodeConfig = {
           file: `(loopback cluster node ${name})`,
           keyFile: '',
-          relay: url,
+          relay: name === 'b' && relayProxy ? `ws://127.0.0.1:${relayProxy.toA}` : url,
           listen: { host: '127.0.0.1', port: 0 },
           control: { host: '127.0.0.1', port: 0 },
           controlAllowRemote: false,
@@ -98,7 +120,7 @@ export class LoopbackCluster {
           ],
           timings,
           relayTimings: defaultRelayLinkTimings,
-          quality: defaultQualityPolicy,
+          quality: { ...defaultQualityPolicy, ...options.quality },
         };
         made[name] = await Node.start(config, {
           logger: logger.child({ node: name }),
@@ -106,6 +128,7 @@ export class LoopbackCluster {
           identity: identities[name],
           deferRelay: true,
           gapTimeoutMs: options.gapTimeoutMs,
+          holdCharts: options.holdChart === name,
         });
       }
       const nodes = made as Record<NodeName, Node>;
@@ -113,7 +136,7 @@ export class LoopbackCluster {
       // Each node tells the relay the proxy's front for it, so the peer dials through the proxy.
       nodes.a.startRelay(proxy.toA);
       nodes.b.startRelay(proxy.toB);
-      return new LoopbackCluster(
+      const cluster = new LoopbackCluster(
         relay,
         url,
         nodes,
@@ -121,10 +144,13 @@ export class LoopbackCluster {
         proxy,
         identities,
       );
+      cluster.relayProxy = relayProxy;
+      return cluster;
     } catch (error) {
       await Promise.allSettled([
         ...Object.values(made).map((n) => n.close()),
         proxy?.close(),
+        relayProxy?.close(),
         relay.close(),
       ]);
       throw error;
@@ -170,6 +196,6 @@ export class LoopbackCluster {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.nodes.a.close(), this.nodes.b.close()]);
-    await Promise.allSettled([this.proxy.close(), this.relay.close()]);
+    await Promise.allSettled([this.proxy.close(), this.relayProxy?.close(), this.relay.close()]);
   }
 }

@@ -50,6 +50,8 @@ export interface NodeOptions {
   identity?: Identity;
   /** Longest a sequence gap holds back later frames (ms). */
   gapTimeoutMs?: number;
+  /** Model tests only: peers' charts are created but not started (PeerLink.followActor). */
+  holdCharts?: boolean;
 }
 
 /** Longest close() waits for close handshakes before cutting sockets. */
@@ -288,6 +290,7 @@ export class Node implements NodeObserver {
       quality: this.config.quality,
       seed: seedOf(this.identity.publicKey, seedOf(config.publicKey, 1)),
       gapTimeoutMs: this.#options.gapTimeoutMs,
+      holdChart: this.#options.holdCharts,
       sendViaRelay: (bytes) => {
         const relay = this.#relay;
         if (!relay?.isOpen) return false;

@@ -247,11 +247,14 @@ export function establishDirect(options: EstablishOptions): Promise<DirectLink> 
     let held: DirectLink | undefined;
     let unsubscribe: (() => void) | undefined;
     let delayTimer: NodeJS.Timeout | undefined;
+    /** After our dial failed: how long we still wait for the peer's link. */
+    let graceTimer: NodeJS.Timeout | undefined;
 
     const settle = (link: DirectLink | undefined, error?: unknown): void => {
       if (settled) return;
       settled = true;
       clearTimeout(delayTimer);
+      clearTimeout(graceTimer);
       clearTimeout(deadline);
       unsubscribe?.();
       stopPingWatch?.();
@@ -295,7 +298,18 @@ export function establishDirect(options: EstablishOptions): Promise<DirectLink> 
           dialPending = false;
           if (settled) return;
           dialError = error;
-          if (smaller && held !== undefined) select(held);
+          if (smaller && held !== undefined) {
+            select(held);
+            return;
+          }
+          // Fix (issue 5): report the dial's own error (DIAL_REFUSED,
+          // CERT_MISMATCH…) instead of waiting for the deadline, which ties
+          // with the chart's connectTimeout and lost the reason to
+          // DIAL_TIMEOUT. Either side still waits a little for the peer's
+          // own link: the larger key dials dialDelayMs after its attempt
+          // starts, and the peer's attempt may have started a little later.
+          const grace = 2 * Math.max(0, options.dialDelayMs);
+          graceTimer = setTimeout(() => settle(undefined, dialError), grace);
         },
       );
     };

@@ -22,6 +22,7 @@ import { encodeKey, type Identity } from '../crypto/identity.js';
 import { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import {
+  type ConnectionEvent,
   type ConnectionMachine,
   connectionMachine,
   type Transport,
@@ -66,6 +67,12 @@ export interface PeerLinkOptions {
   /** Longest a sequence gap holds back later frames (ms). */
   gapTimeoutMs?: number;
   log?: (level: 'info' | 'warn' | 'debug', message: string, fields?: object) => void;
+  /**
+   * Model tests only: create this link's own connection actor but do not
+   * start it; the test hands the link the model driver's actor with
+   * followActor() (test/support/model/real-harness.ts).
+   */
+  holdChart?: boolean;
 }
 
 export type FrameListener = (frame: Uint8Array) => void;
@@ -93,6 +100,10 @@ export const PEER_LINK_DEFAULTS = {
   holdLimit: 4096,
   // Pings answered in time count; later ones are ignored by `ping`.
   pingTimeoutMs: 2_000,
+  // Recent frames sent on the direct path, kept to resend via the relay when
+  // the path turns suspect. Below the replay window (4064), so a resent copy
+  // is never refused as stale; ~0.8 s of traffic at 5 k frames/s.
+  resendRing: 4000,
 } as const;
 
 export class PeerLink implements PeerPorts {
@@ -108,7 +119,13 @@ export class PeerLink implements PeerPorts {
   };
   /** Frames dropped, by reason code. */
   readonly drops: Record<string, number> = {};
-  readonly actor: Actor<ConnectionMachine>;
+  /** The connection actor this link follows (its own, or a model test's: followActor). */
+  actor: Actor<ConnectionMachine>;
+  /**
+   * Failure injection for tests (HMAC_MISMATCH): rewrites each re-handshake
+   * frame this link sends. Undefined in production.
+   */
+  proofTamper: ((frame: Frame) => Frame) | undefined;
 
   /** The peer's direct address from ESTABLISHED; null until paired. */
   endpoint: Address | null = null;
@@ -116,6 +133,8 @@ export class PeerLink implements PeerPorts {
   lastHandshake: number | null = null;
   upgrades = 0;
   fallbacks = 0;
+  /** Frames sent again via the relay when the direct path turned suspect. */
+  resentViaRelay = 0;
 
   readonly #options: PeerLinkOptions;
   readonly #handshaker: Handshaker;
@@ -123,6 +142,11 @@ export class PeerLink implements PeerPorts {
   #receiver: InOrderReceiver<Uint8Array | null>;
   #transport: Transport = 'relay';
   #lastSeqOn: Record<PathName, number> = { relay: -1, direct: -1 };
+  /** Ring of recent sealed DATA frames sent on the direct link, with when (performance.now()). */
+  readonly #recentDirect: ({ bytes: Uint8Array; at: number } | undefined)[] = new Array(
+    PEER_LINK_DEFAULTS.resendRing,
+  );
+  #recentHead = 0;
   #peerMigrated = false;
   #migratedWaiters = new Set<() => void>();
   readonly #links = new Map<string, DirectLink>();
@@ -132,9 +156,19 @@ export class PeerLink implements PeerPorts {
   #nextPingId = 1;
   readonly #pongHandlers = new Set<(path: PathName, id: number, rttMs: number) => void>();
   readonly #frameListeners = new Set<FrameListener>();
-  readonly #subscription: Subscription;
+  #subscription: Subscription;
+  /** Where this link's own events for the chart go (followActor redirects them). */
+  #tell: (event: ConnectionEvent) => void = (event) => this.actor.send(event);
   #lastStateValue = '';
   #closed = false;
+  readonly #services: {
+    listen: ReturnType<typeof listenActor>;
+    dial: ReturnType<typeof dialActor>;
+    rehandshake: ReturnType<typeof rehandshakeActor>;
+    migrate: ReturnType<typeof migrateActor>;
+    heartbeat: ReturnType<typeof heartbeatActor>;
+    fallback: ReturnType<typeof fallbackActor>;
+  };
 
   constructor(options: PeerLinkOptions) {
     this.#options = options;
@@ -147,16 +181,15 @@ export class PeerLink implements PeerPorts {
     this.#handshaker = new Handshaker(options.identity, options.peerKey);
     this.#receiver = this.#newReceiver();
 
-    const machine = connectionMachine.provide({
-      actors: {
-        listen: listenActor(this),
-        dial: dialActor(this),
-        rehandshake: rehandshakeActor(this),
-        migrate: migrateActor(this),
-        heartbeat: heartbeatActor(this),
-        fallback: fallbackActor(this),
-      },
-    });
+    this.#services = {
+      listen: listenActor(this),
+      dial: dialActor(this),
+      rehandshake: rehandshakeActor(this),
+      migrate: migrateActor(this),
+      heartbeat: heartbeatActor(this),
+      fallback: fallbackActor(this),
+    };
+    const machine = connectionMachine.provide({ actors: this.#services });
     this.actor = createActor(machine, {
       input: { peer: options.name, timings: options.timings, seed: options.seed },
       inspect: options.inspect,
@@ -165,7 +198,29 @@ export class PeerLink implements PeerPorts {
       next: () => this.#followChart(),
       error: (error) => this.#log('warn', 'connection chart failed', { error: String(error) }),
     });
-    this.actor.start();
+    if (!options.holdChart) this.actor.start();
+  }
+
+  /**
+   * Model tests only: follow `actor` (the model driver's, built from the same
+   * chart with this link's services) instead of this link's own, which must
+   * not have been started (PeerLinkOptions.holdChart). The events this link
+   * would send the chart (PEER_ADDRESS, NETWORK_CHANGE) go to `tell`, so the
+   * test decides when each real event reaches the chart.
+   */
+  followActor(actor: Actor<ConnectionMachine>, tell: (event: ConnectionEvent) => void): void {
+    if (this.actor.getSnapshot().status === 'active' && !this.#options.holdChart)
+      throw new Error(`${this.name}: followActor needs holdChart (own chart already running)`);
+    this.#subscription.unsubscribe();
+    this.actor = actor;
+    this.#tell = tell;
+    this.#lastStateValue = '';
+    this.#subscription = actor.subscribe({ next: () => this.#followChart(), error: () => {} });
+  }
+
+  /** The connection actors this link's chart invokes (the model tests reuse them). */
+  get services() {
+    return this.#services;
   }
 
   // ── The user's API ──────────────────────────────────────────────────────
@@ -228,8 +283,7 @@ export class PeerLink implements PeerPorts {
     const changed = this.endpoint?.host !== endpoint.host || this.endpoint?.port !== endpoint.port;
     this.endpoint = listenPort > 0 ? endpoint : null;
     if (!this.#session) this.#sendHandshake(this.#handshaker.start());
-    else if (changed && this.endpoint)
-      this.actor.send({ type: 'PEER_ADDRESS', address: this.endpoint });
+    else if (changed && this.endpoint) this.#tell({ type: 'PEER_ADDRESS', address: this.endpoint });
   }
 
   /** The relay says the peer left. Its direct link (if any) will tell the chart itself. */
@@ -248,13 +302,14 @@ export class PeerLink implements PeerPorts {
 
   /** Our own addresses changed: re-probe at once. */
   networkChanged(): void {
-    this.actor.send({ type: 'NETWORK_CHANGE' });
+    this.#tell({ type: 'NETWORK_CHANGE' });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.actor.send({ type: 'STOP' });
+    // A model test's actor may have stopped already (followActor).
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'STOP' });
     this.#subscription.unsubscribe();
     this.actor.stop();
     for (const id of [...this.#links.keys()])
@@ -335,7 +390,8 @@ export class PeerLink implements PeerPorts {
   }
 
   sendRaw(linkId: string, frame: Frame): boolean {
-    return this.#links.get(linkId)?.send(encodeFrame(frame)) ?? false;
+    const sent = this.proofTamper ? this.proofTamper(frame) : frame;
+    return this.#links.get(linkId)?.send(encodeFrame(sent)) ?? false;
   }
 
   waitPeerMigrated(signal: AbortSignal): Promise<void> {
@@ -427,6 +483,39 @@ export class PeerLink implements PeerPorts {
       const marker = session.seal({ kind: SealedKind.MIGRATE, lastSeq: BigInt(lastSeq) });
       this.#sendOn(path, marker);
     }
+    const linkOpen = this.#activeLinkId !== null && this.#links.get(this.#activeLinkId)?.isOpen;
+    if (before === 'direct' && (next === 'both' || (next === 'relay' && !linkOpen))) {
+      this.#resendRecentDirect();
+    }
+    if (next === 'relay') this.#clearRecentDirect();
+  }
+
+  /**
+   * The direct path just turned suspect (or died under us): frames sent on it
+   * since the last proof of life may sit in a dead socket. Send them again via
+   * the relay; the far side's replay window drops the copies that did arrive
+   * and its InOrderReceiver puts the rest in place, so a dead direct path
+   * costs delivery delay, not frames. Bounded by the ring and by age
+   * (suspectInterval + heartbeatInterval: older frames were answered by a pong).
+   */
+  #resendRecentDirect(): void {
+    const cutoff =
+      performance.now() - (this.timings.suspectIntervalMs + this.timings.heartbeatIntervalMs);
+    const ring = this.#recentDirect;
+    let resent = 0;
+    for (let i = 0; i < ring.length; i++) {
+      const entry = ring[(this.#recentHead + i) % ring.length];
+      if (entry === undefined || entry.at < cutoff) continue;
+      if (this.#options.sendViaRelay(entry.bytes)) resent++;
+    }
+    this.#clearRecentDirect();
+    this.resentViaRelay += resent;
+    if (resent > 0) this.#log('debug', 'resent recent direct frames via the relay', { resent });
+  }
+
+  #clearRecentDirect(): void {
+    this.#recentDirect.fill(undefined);
+    this.#recentHead = 0;
   }
 
   #route(bytes: Uint8Array): boolean {
@@ -456,6 +545,10 @@ export class PeerLink implements PeerPorts {
       sent = link?.send(bytes) ?? false;
     }
     if (sent) {
+      if (path === 'direct') {
+        this.#recentDirect[this.#recentHead] = { bytes, at: performance.now() };
+        this.#recentHead = (this.#recentHead + 1) % this.#recentDirect.length;
+      }
       const counters = this.counters[path];
       counters.framesSent++;
       counters.bytesSent += bytes.length;
@@ -565,9 +658,10 @@ export class PeerLink implements PeerPorts {
         this.#receiver.close();
         this.#receiver = this.#newReceiver();
         this.#lastSeqOn = { relay: -1, direct: -1 };
+        this.#clearRecentDirect();
         this.lastHandshake = Date.now();
         this.#log('info', 'session established', { role: step.keys.role });
-        if (this.endpoint) this.actor.send({ type: 'PEER_ADDRESS', address: this.endpoint });
+        if (this.endpoint) this.#tell({ type: 'PEER_ADDRESS', address: this.endpoint });
       }
     } catch (error) {
       this.#drop(errorCode(error) ?? 'handshakeFailed');

@@ -1,0 +1,111 @@
+/**
+ * The direct path goes silent under continuous load: the chart falls back to
+ * the relay and frames keep flowing through it. Asymmetric variant: one
+ * direction only must settle on the relay, not flap, with a growing backoff.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import type { ConnectionTimings } from '../../../src/machines/connection-timings.js';
+import { stateString } from '../../../src/services/peer-link.js';
+import { sleep, startStream } from './numbered-stream.js';
+
+const fast: Partial<ConnectionTimings> = {
+  heartbeatIntervalMs: 50,
+  suspectIntervalMs: 200,
+  deadIntervalMs: 600,
+  connectTimeoutMs: 500,
+  dialDelayMs: 50,
+  migrationTimeoutMs: 500,
+};
+
+describe('failover: blackholed direct path', () => {
+  let cluster: LoopbackCluster | undefined;
+  afterEach(async () => {
+    await cluster?.close();
+    cluster = undefined;
+  });
+
+  it('falls back under load: frames keep flowing via the relay, none lost or reordered', async () => {
+    cluster = await LoopbackCluster.start({
+      timings: { ...fast, retry: { baseMs: 10_000, capMs: 10_000, jitter: 0 } },
+    });
+    await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
+    await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
+    const link = cluster.nodes.a.peer('b')!;
+    const stream = startStream(cluster);
+    // The sequence number being sent when a's frames start going on both paths.
+    let firstOnBoth: number | undefined;
+    const sub = link.actor.subscribe((s) => {
+      if (s.context.transport !== 'direct' && firstOnBoth === undefined) firstOnBoth = stream.sent;
+    });
+    await sleep(200);
+    const relayBefore = cluster.status('b').paths.relay.framesReceived;
+    const cutAt = stream.sent;
+    await cluster.cut();
+    const fellBack = await cluster.waitFor('a', (p) => p.state === 'usingRelay', 5_000);
+    await sleep(300);
+    const tally = await stream.stop();
+    sub.unsubscribe();
+
+    expect(fellBack.reason).toBe('HEARTBEAT_TIMEOUT');
+    expect(fellBack.path).toBe('relay');
+    expect(firstOnBoth).toBeGreaterThan(cutAt);
+    // Frames keep flowing via the relay.
+    expect(cluster.status('b').paths.relay.framesReceived - relayBefore).toBeGreaterThan(300);
+    // From `suspect` on, every frame goes on both paths and arrives.
+    for (let seq = firstOnBoth!; seq < stream.sent; seq++)
+      expect(tally.has(seq), `frame ${seq}`).toBe(true);
+    // Frames written onto the dead direct path before `suspect` are resent
+    // via the relay on entering it (PeerLink.resentViaRelay): none is lost.
+    expect(link.resentViaRelay).toBeGreaterThan(0);
+    expect(tally.lost(stream.sent)).toBe(0);
+    expect(tally.reordered).toBe(0);
+    expect(tally.duplicated).toBe(0);
+  });
+
+  it('asymmetric blackhole (a → b only) settles on the relay without flapping; backoff grows', async () => {
+    cluster = await LoopbackCluster.start({
+      timings: {
+        ...fast,
+        stableAfterMs: 30_000,
+        retry: { baseMs: 200, capMs: 1_600, jitter: 0.2 },
+      },
+    });
+    await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
+    await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
+    const link = cluster.nodes.a.peer('b')!;
+    const upgradesBefore = { a: cluster.status('a').upgrades, b: cluster.status('b').upgrades };
+    const states: string[] = [];
+    const delays: number[] = [];
+    const sub = link.actor.subscribe((s) => {
+      const state = stateString(s.value);
+      if (state !== states.at(-1)) {
+        states.push(state);
+        if (state === 'usingRelay') delays.push(s.context.retryDelayMs);
+      }
+    });
+    const stream = startStream(cluster, { everyMs: 5 });
+    await cluster.cut({ kind: 'blackhole' }, 'aToB');
+    await sleep(6_000); // bounded observation window
+    const tally = await stream.stop();
+    sub.unsubscribe();
+
+    const a = cluster.status('a');
+    const b = cluster.status('b');
+    // It left the direct path and never came back to it: no flapping.
+    expect(a.path).toBe('relay');
+    expect(b.path).toBe('relay');
+    expect(a.upgrades).toBe(upgradesBefore.a);
+    expect(b.upgrades).toBe(upgradesBefore.b);
+    expect(states.filter((s) => s.startsWith('usingDirect')).length).toBeLessThanOrEqual(2);
+    // Retries are few and spaced out by a growing backoff.
+    const attempts = states.filter((s) => s === 'attemptingDirect.listening').length;
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    expect(attempts).toBeLessThanOrEqual(8);
+    expect(delays.length).toBeGreaterThanOrEqual(3);
+    expect(delays.at(-1)!).toBeGreaterThan(delays[1]!);
+    // Traffic kept flowing through the relay once it fell back.
+    expect(tally.received).toBeGreaterThan(stream.sent / 2);
+    expect(tally.duplicated).toBe(0);
+  }, 20_000);
+});

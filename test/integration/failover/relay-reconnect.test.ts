@@ -1,0 +1,90 @@
+/**
+ * The relay link drops while the peers use their direct path: they stay
+ * direct, traffic keeps flowing, and the relay link comes back by itself.
+ * Then the whole relay server restarts on the same port: same outcome.
+ */
+
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import { RelayServer } from '../../../src/relay/server.js';
+import { sleep, startStream } from './numbered-stream.js';
+
+describe('failover: relay reconnect while on the direct path', () => {
+  let cluster: LoopbackCluster | undefined;
+  let relay2: RelayServer | undefined;
+  afterEach(async () => {
+    await cluster?.close();
+    await relay2?.close();
+    cluster = undefined;
+    relay2 = undefined;
+  });
+
+  it("b's relay connection is reset: both stay direct, nothing lost, relay link back", async () => {
+    cluster = await LoopbackCluster.start({ relayProxyForB: true });
+    await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
+    await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
+    const before = { a: cluster.status('a'), b: cluster.status('b') };
+    const stream = startStream(cluster);
+    await sleep(100);
+    await cluster.relayProxy!.set('both', { kind: 'reset' });
+    const deadline = Date.now() + 5_000;
+    while (
+      !cluster.nodes.b.status().relay.state.startsWith('reconnecting') &&
+      Date.now() < deadline
+    )
+      await sleep(5);
+    expect(cluster.nodes.b.status().relay.state).toMatch(/^reconnecting/);
+    await cluster.relayProxy!.set('both', { kind: 'pass' });
+    while (cluster.nodes.b.status().relay.state !== 'connected' && Date.now() < deadline + 10_000)
+      await sleep(20);
+    await sleep(200);
+    const tally = await stream.stop();
+
+    expect(cluster.nodes.b.status().relay.state).toBe('connected');
+    for (const name of ['a', 'b'] as const) {
+      const now = cluster.status(name);
+      expect(now.path).toBe('direct');
+      expect(now.fallbacks).toBe(before[name].fallbacks);
+    }
+    expect(tally.lost(stream.sent)).toBe(0);
+    expect(tally.duplicated).toBe(0);
+    expect(tally.reordered).toBe(0);
+  });
+
+  it('the relay server restarts on the same port: both stay direct, nothing lost', async () => {
+    cluster = await LoopbackCluster.start();
+    await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
+    await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
+    const before = { a: cluster.status('a'), b: cluster.status('b') };
+    const port = Number(new URL(cluster.relayUrl).port);
+    const stream = startStream(cluster);
+    await sleep(100);
+    await cluster.relay.close();
+    await sleep(100);
+    relay2 = new RelayServer({
+      listen: { host: '127.0.0.1', port },
+      logger: pino({ level: 'silent' }),
+    });
+    await relay2.start();
+    const deadline = Date.now() + 15_000;
+    while (
+      (cluster.nodes.a.status().relay.state !== 'connected' ||
+        cluster.nodes.b.status().relay.state !== 'connected') &&
+      Date.now() < deadline
+    )
+      await sleep(20);
+    await sleep(200);
+    const tally = await stream.stop();
+
+    expect(cluster.nodes.a.status().relay.state).toBe('connected');
+    for (const name of ['a', 'b'] as const) {
+      const now = cluster.status(name);
+      expect(now.path).toBe('direct');
+      expect(now.fallbacks).toBe(before[name].fallbacks);
+    }
+    expect(tally.lost(stream.sent)).toBe(0);
+    expect(tally.duplicated).toBe(0);
+    expect(tally.reordered).toBe(0);
+  }, 30_000);
+});

@@ -9,6 +9,8 @@
 //   delay      forward every chunk `ms` later (order kept)
 //   drop       discard each chunk with `probability` (seeded; corrupts TLS)
 //   blackhole  read and discard everything, FIN included; TCP stays open
+//   stall      hold everything (an outage TCP would ride out); switching to
+//              any other mode releases the held bytes in order
 //   refuse     connection-level: the front that carries new connections in
 //              this direction stops listening (the dialler sees ECONNREFUSED);
 //              bytes on existing connections pass
@@ -28,6 +30,7 @@ export type FaultMode =
   | { kind: 'delay'; ms: number }
   | { kind: 'drop'; probability: number; seed?: number }
   | { kind: 'blackhole' }
+  | { kind: 'stall' }
   | { kind: 'refuse' }
   | { kind: 'reset' };
 
@@ -73,6 +76,8 @@ export class FaultProxy {
     bToA: { kind: 'pass' },
   };
   readonly #pairs = new Set<Pair>();
+  /** Per direction, a release for each pump holding bytes under 'stall'. */
+  readonly #stalled: Record<Direction, Set<() => void>> = { aToB: new Set(), bToA: new Set() };
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #random: Record<Direction, () => number> = {
     aToB: xorshift(1),
@@ -113,7 +118,11 @@ export class FaultProxy {
   async set(direction: Direction | 'both', mode: FaultMode): Promise<void> {
     const directions: Direction[] = direction === 'both' ? ['aToB', 'bToA'] : [direction];
     for (const d of directions) {
+      const before = this.#modes[d];
       this.#modes[d] = mode;
+      if (before.kind === 'stall' && mode.kind !== 'stall') {
+        for (const release of [...this.#stalled[d]]) release();
+      }
       if (mode.kind === 'drop') this.#random[d] = xorshift(mode.seed ?? 1);
       const front = this.#fronts.get(d);
       if (front !== undefined) {
@@ -281,6 +290,7 @@ export class FaultProxy {
       }
       const now = Date.now();
       while (queue.length > 0 && queue[0]!.due <= now) write(queue.shift()!.chunk);
+      if (queue.length > 0 && !Number.isFinite(queue[0]!.due)) return; // stalled: wait for release
       if (queue.length > 0) {
         timer = setTimeout(flush, queue[0]!.due - now);
         this.#timers.add(timer);
@@ -299,14 +309,24 @@ export class FaultProxy {
         this.#stats.dropped[direction] += chunk.length;
         return;
       }
-      const due = Date.now() + (mode.kind === 'delay' ? mode.ms : 0);
-      if (queue.length === 0 && mode.kind !== 'delay') {
+      const due =
+        mode.kind === 'stall'
+          ? Number.POSITIVE_INFINITY
+          : Date.now() + (mode.kind === 'delay' ? mode.ms : 0);
+      if (queue.length === 0 && mode.kind !== 'delay' && mode.kind !== 'stall') {
         write(chunk);
         return;
       }
       queue.push({ chunk, due: Math.max(due, queue.at(-1)?.due ?? 0) });
       if (timer === undefined) flush();
     });
+    const release = (): void => {
+      const now = Date.now();
+      for (const entry of queue) if (!Number.isFinite(entry.due)) entry.due = now;
+      flush();
+    };
+    this.#stalled[direction].add(release);
+    from.once('close', () => this.#stalled[direction].delete(release));
     from.on('end', () => {
       if (this.#modes[direction].kind === 'blackhole') return;
       ended = true;

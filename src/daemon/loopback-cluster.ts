@@ -28,6 +28,8 @@ export type NodeName = 'a' | 'b';
 
 export interface LoopbackClusterOptions {
   timings?: Partial<ConnectionTimings>;
+  /** Per-node overrides on top of `timings` (e.g. retry schedules that drift apart). */
+  nodeTimings?: Partial<Record<NodeName, Partial<ConnectionTimings>>>;
   logger?: Logger;
   gapTimeoutMs?: number;
   /** Control addresses are not started here; the caller may start them. */
@@ -118,7 +120,7 @@ export class LoopbackCluster {
               publicKeyText: encodeKey(identities[other].publicKey),
             },
           ],
-          timings,
+          timings: { ...timings, ...options.nodeTimings?.[name] },
           relayTimings: defaultRelayLinkTimings,
           quality: { ...defaultQualityPolicy, ...options.quality },
         };

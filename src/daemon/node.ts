@@ -139,6 +139,8 @@ export class Node implements NodeObserver {
     await sodiumReady();
     const identity = options.identity ?? (await loadIdentity(config.keyFile)); // 1.
     const credentials = await createTlsCredentials(identity);
+    // The listener exists before the node does; its callbacks reach the node late-bound.
+    let node: Node | undefined;
     const listener = await DirectListener.open({
       // 2.
       host: config.listen.host,
@@ -147,6 +149,7 @@ export class Node implements NodeObserver {
       authorised: config.peers.map((p) => p.publicKey),
       onRefused: (reason, remote) =>
         options.logger.warn({ reason, remote }, 'direct listener refused a connection'),
+      onUnclaimed: (peerKey) => node?.peerDialled(peerKey),
     });
     let device: FrameDevice;
     try {
@@ -155,7 +158,8 @@ export class Node implements NodeObserver {
       await listener.close();
       throw error;
     }
-    return new Node(config, identity, credentials, listener, device, options); // 4. 5.
+    node = new Node(config, identity, credentials, listener, device, options); // 4. 5.
+    return node;
   }
 
   get publicKey(): string {
@@ -184,6 +188,14 @@ export class Node implements NodeObserver {
       if (this.#relay) this.#relay.connectPeer(peer.publicKey, this.#advertisedPort());
     }
     return { added, removed };
+  }
+
+  /** A peer's direct link arrived while its chart was not attempting. */
+  peerDialled(peerKey: Uint8Array): void {
+    const entry = this.#byKey.get(encodeKey(peerKey));
+    if (!entry) return;
+    this.#logger.debug({ peer: entry.config.name }, 'peer dialled us: joining its attempt');
+    entry.link.peerDialled();
   }
 
   /** Our own addresses changed: every chart re-probes at once. */

@@ -1,17 +1,17 @@
 /**
  * The per-peer connection chart: which path carries this peer's frames, and
- * why. One actor runs per configured peer (the node machine spawns them), so
- * one peer's trouble never touches another's.
+ * why. One actor runs per configured peer (src/daemon/node.ts creates them),
+ * so one peer's trouble never touches another's.
  *
- *                 ┌──────────── retryBackoff / PEER_ADDRESS / NETWORK_CHANGE ───────────┐
- *                 │                                                                      ▼
- *   ● ─▶ usingRelay                                attemptingDirect: listening ─▶ dialing ─▶
- *           ▲                                         rehandshaking ─▶ migrating
- *           │                                             │ any failure or connectTimeout
- *           │                                             ▼
- *           └──────────── fallback done ◀──────── fallingBack ◀── deadInterval / QUALITY_POOR /
- *                                                     ▲             DIRECT_CLOSED
- *                                 migrating done ─▶ usingDirect: healthy ⇄ suspect
+ *        retryBackoff / PEER_ADDRESS / NETWORK_CHANGE / PEER_DIALLED
+ *           ┌──────────────────────────────────────────────┐
+ *           │                                              ▼
+ *   ● ─▶ usingRelay              attemptingDirect: listening ─▶ dialing ─▶
+ *           ▲                        rehandshaking ─▶ migrating
+ *           │                            │ any failure or timeout   │ done
+ *           │                            ▼                          ▼
+ *           └── fallback done ◀── fallingBack ◀──────── usingDirect: healthy ⇄ suspect
+ *                                              deadInterval / QUALITY_POOR / DIRECT_CLOSED
  *
  * `context.transport` is the only place that says where frames go: 'relay',
  * 'direct', or 'both' (while suspect: the receiver drops duplicates by
@@ -66,6 +66,13 @@ export type ConnectionEvent =
   | { type: 'PEER_ADDRESS'; address: Address }
   /** Our own addresses changed (interface up/down, new route). */
   | { type: 'NETWORK_CHANGE' }
+  /**
+   * The peer opened a direct link to our listener while we were not
+   * attempting: it is retrying now, so join it. Each side retries on its own
+   * jittered backoff; without this, two peers whose schedules drift apart by
+   * more than connectTimeout would never be attempting at the same time.
+   */
+  | { type: 'PEER_DIALLED' }
   /** An authenticated frame or pong arrived on the direct link. */
   | { type: 'ALIVE' }
   /** The direct path has been worse than the relay for a sustained window. */
@@ -196,6 +203,12 @@ export const connectionMachine = setup({
           guard: 'hasPeerAddress',
           target: 'attemptingDirect',
           actions: assign({ reason: Reason.NETWORK_CHANGE, failures: 0 }),
+        },
+        // The backoff is kept: the peer trying is no evidence the path works.
+        PEER_DIALLED: {
+          guard: 'hasPeerAddress',
+          target: 'attemptingDirect',
+          actions: assign({ reason: Reason.PEER_DIALLED }),
         },
       },
     },
@@ -383,6 +396,7 @@ export const connectionMachine = setup({
           }),
         },
         NETWORK_CHANGE: { actions: assign({ retryRequested: true, failures: 0 }) },
+        PEER_DIALLED: { actions: assign({ retryRequested: true }) },
       },
     },
 

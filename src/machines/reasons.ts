@@ -27,6 +27,7 @@ export const Reason = {
   RETRY: 'RETRY', //                         the retry backoff elapsed
   PEER_ADDRESS: 'PEER_ADDRESS', //           a new peer address was learned: retry at once
   NETWORK_CHANGE: 'NETWORK_CHANGE', //       our own addresses changed: retry at once
+  PEER_DIALLED: 'PEER_DIALLED', //           the peer opened a direct link to us: join its attempt
   UPGRADED: 'UPGRADED', //                   migration to direct completed
   HEARTBEAT_MISSED: 'HEARTBEAT_MISSED', //   one heartbeat missed: suspect
   HEARTBEAT_OK: 'HEARTBEAT_OK', //           proof of life again: healthy

@@ -46,6 +46,12 @@ export interface DirectListenerOptions {
   maxBufferedBytes?: number;
   /** Called for each refusal (metrics, logs). Must not throw. */
   onRefused?: (reason: RefusalReason, remote: string) => void;
+  /**
+   * Called when an authorised peer's link arrives and nobody is attempting
+   * that peer: the peer is retrying now, and the node can join it at once
+   * (the link is kept for unclaimedTtlMs). Must not throw.
+   */
+  onUnclaimed?: (peerKey: Uint8Array) => void;
   /** Aborts the bind only; close() ends a listener that is open. */
   signal?: AbortSignal;
 }
@@ -282,6 +288,7 @@ export class DirectListener {
     const ttl = this.#options.unclaimedTtlMs ?? LISTENER_DEFAULTS.unclaimedTtlMs;
     const timer = setTimeout(() => this.#dropPending(id, 'unclaimed'), ttl);
     this.#pending.set(id, { link, timer });
+    this.#options.onUnclaimed?.(link.peerKey);
     void link.closed.then(() => {
       const pending = this.#pending.get(id);
       if (pending?.link === link) {

@@ -300,6 +300,11 @@ export class PeerLink implements PeerPorts {
     } else this.#drop('unexpectedRelayFrame');
   }
 
+  /** The peer dialled our listener while we were not attempting: join its attempt. */
+  peerDialled(): void {
+    this.#tell({ type: 'PEER_DIALLED' });
+  }
+
   /** Our own addresses changed: re-probe at once. */
   networkChanged(): void {
     this.#tell({ type: 'NETWORK_CHANGE' });

@@ -195,6 +195,25 @@ describe('FaultProxy', () => {
     await until(() => b.received[0] === '123');
   });
 
+  it('stall: holds every chunk until the mode changes, then releases them in order', async () => {
+    const { b, proxy } = await setup();
+    const fromA = await connect(proxy.toB);
+    const atB = await b.next();
+    const atA = collect(fromA);
+    await proxy.set('aToB', { kind: 'stall' });
+    fromA.write('1');
+    await sleep(5);
+    fromA.write('2');
+    atB.write('back'); // the other direction flows
+    await until(() => atA.text === 'back');
+    await sleep(100);
+    expect(b.received[0]).toBe('');
+    expect(proxy.stats().dropped.aToB).toBe(0);
+    await proxy.set('aToB', { kind: 'pass' });
+    fromA.write('3'); // must not overtake the held chunks
+    await until(() => b.received[0] === '123');
+  });
+
   it('drop: discards chunks with the given probability (seeded)', async () => {
     const { b, proxy } = await setup();
     const fromA = await connect(proxy.toB);

@@ -138,7 +138,10 @@ describe('connection chart against the real services (loopback)', () => {
         for (const key of real.taken) taken.add(key);
         for (const type of harness.injected) injected.set(type, (injected.get(type) ?? 0) + 1);
       } catch (err) {
-        failures.push(`[${world}] ${String((err as Error).message).slice(0, 600)}`);
+        const steps = run.path.steps.map((step, i) => `${i + 1}. ${step.event.type}`).join(' → ');
+        failures.push(
+          `[${world}] ${String((err as Error).message).slice(0, 600)} (path: ${steps})`,
+        );
       }
     }
 

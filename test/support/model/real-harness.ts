@@ -15,7 +15,7 @@
  *   rehandshake / migrate error CLOSED  the proxy resets the new link before that step
  *   rehandshaking connectTimeout  blackhole after the dial: the proof frames vanish
  *   migrationTimeout              b → relay blackholed: b's MIGRATE marker never arrives
- *   suspectInterval, deadInterval direct path blackholed (pongs stop)
+ *   suspectInterval, deadInterval direct path stalled (pongs stop; bytes held, not lost)
  *   ALIVE (suspect)               path restored; the real pong's ALIVE is delivered
  *   QUALITY_POOR                  proxy delay until the real QualityJudge says so
  *   DIRECT_CLOSED                 proxy resets the direct link
@@ -23,6 +23,8 @@
  *                                 later: b re-announces itself on another port
  *                                 (a second proxy front) and the relay sends ESTABLISHED
  *   NETWORK_CHANGE                a's PeerLink.networkChanged() (what Node.networkChanged fans out)
+ *   PEER_DIALLED                  b retries while a is not attempting; b's link reaches a's
+ *                                 listener unclaimed and a's node tells a's chart
  *   retryBackoff, stableAfter     real time passes
  *   STOP                          the STOP event PeerLink.close() sends
  *
@@ -402,9 +404,11 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
         if (!scheduled) throw new Error(`step ${stepIndex + 1}: no timer armed for ${type}`);
         stepTimer = { type, id: scheduled[0] };
         // The world that makes the timer fire was set up by the step before
-        // (a hanging dial, a lost marker…); for the health deadlines, pongs stop now.
+        // (a hanging dial, a lost marker…); for the health deadlines, pongs stop
+        // now. A stall, not a blackhole: an outage TCP rides out, so the same
+        // link can prove itself again (ALIVE) once the path returns.
         if (timer === 'suspectInterval' || timer === 'deadInterval') {
-          await setDirect({ kind: 'blackhole' });
+          await setDirect({ kind: 'stall' });
         }
         return;
       }
@@ -432,6 +436,23 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
         case 'NETWORK_CHANGE': {
           link.networkChanged();
           const real = await takeTold('NETWORK_CHANGE');
+          await prepareAfter(stepIndex);
+          actor.send(real);
+          return;
+        }
+        case 'PEER_DIALLED': {
+          // b retries while a is not attempting: b's link reaches a's
+          // listener unclaimed, and a's node tells a's chart.
+          await until('b ready to retry', () => {
+            const state = stateString(peerB.actor.getSnapshot().value);
+            return (
+              state === 'usingRelay' ||
+              state === 'fallingBack' ||
+              state.startsWith('attemptingDirect')
+            );
+          });
+          nudgePeer();
+          const real = await takeTold('PEER_DIALLED');
           await prepareAfter(stepIndex);
           actor.send(real);
           return;

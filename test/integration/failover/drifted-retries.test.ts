@@ -1,0 +1,43 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+
+/**
+ * Each peer retries the direct path on its own jittered backoff, so after a
+ * long outage their schedules drift apart. An attempt needs both sides (the
+ * re-handshake proves the session both ways), so a peer that dials must pull
+ * the other into its attempt: PEER_DIALLED.
+ */
+describe('peers whose retry schedules have drifted apart', () => {
+  let cluster: LoopbackCluster | undefined;
+  afterEach(async () => {
+    await cluster?.close();
+    cluster = undefined;
+  });
+
+  it('still meet on the direct path as soon as one of them retries', async () => {
+    cluster = await LoopbackCluster.start({
+      timings: { connectTimeoutMs: 1_000 },
+      nodeTimings: {
+        // a retries quickly; b would not retry for a minute on its own.
+        a: { retry: { baseMs: 300, capMs: 300, jitter: 0 } },
+        b: { retry: { baseMs: 60_000, capMs: 60_000, jitter: 0 } },
+      },
+    });
+    await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
+    await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
+
+    await cluster.cut();
+    await cluster.waitFor('b', (p) => p.state === 'usingRelay' && p.fallbacks === 1);
+    await cluster.restore();
+
+    const b = await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy', 10_000);
+    const joined = cluster.nodes.b
+      .recentTransitions()
+      .filter((t) => t.peer === 'a' && t.reason === 'PEER_DIALLED');
+    expect(joined.length).toBeGreaterThanOrEqual(1);
+    expect(b.upgrades).toBe(2);
+    expect((await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy')).path).toBe(
+      'direct',
+    );
+  });
+});

@@ -54,6 +54,10 @@ export interface NodeOptions {
   holdCharts?: boolean;
 }
 
+/** Bytes queued towards the relay before frames for it are dropped: the
+ * direct link's cap (src/services/direct-link.ts), ~30 ms at 1 Gbit/s. */
+const MAX_RELAY_BUFFERED_BYTES = 4 * 1024 * 1024;
+
 /** Longest close() waits for close handshakes before cutting sockets. */
 const CLOSE_BUDGET_MS = 500;
 
@@ -305,7 +309,9 @@ export class Node implements NodeObserver {
       holdChart: this.#options.holdCharts,
       sendViaRelay: (bytes) => {
         const relay = this.#relay;
-        if (!relay?.isOpen) return false;
+        // A relay that cannot keep up gets drops (counted by the peer), never
+        // an unbounded queue in our memory.
+        if (!relay?.isOpen || relay.bufferedAmount > MAX_RELAY_BUFFERED_BYTES) return false;
         relay.forward(config.publicKey, bytes);
         return true;
       },

@@ -526,7 +526,7 @@ export class PeerLink implements PeerPorts {
   #route(bytes: Uint8Array): boolean {
     switch (this.#transport) {
       case 'relay':
-        return this.#sendOn('relay', bytes) || this.#drop('relayDown');
+        return this.#sendOn('relay', bytes) || this.#drop('relayUnavailable');
       case 'direct':
         // A full direct link does not lose the frame: the relay carries it and
         // the receiver puts it back in order by sequence number.
@@ -675,7 +675,7 @@ export class PeerLink implements PeerPorts {
   }
 
   #sendHandshake(frame: Frame): void {
-    if (!this.#options.sendViaRelay(encodeFrame(frame))) this.#drop('relayDown');
+    if (!this.#options.sendViaRelay(encodeFrame(frame))) this.#drop('relayUnavailable');
   }
 
   #forgetLink(id: string): void {

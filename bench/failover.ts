@@ -137,8 +137,11 @@ async function plannedFallback(): Promise<void> {
     const stream = new Stream(cluster);
     await cluster.cut({ kind: 'delay', ms: 40 });
     await until('QUALITY fallback', () => cluster.status('a').state === 'usingRelay');
-    if (cluster.status('a').reason !== 'QUALITY')
-      throw new Error(`planned fallback ended with ${cluster.status('a').reason}, not QUALITY`);
+    // Whichever node judges first falls back on QUALITY and closes the link;
+    // the other then records PEER_CLOSED. Either order is right.
+    const reasons = [cluster.status('a').reason, cluster.status('b').reason];
+    if (!reasons.includes('QUALITY'))
+      throw new Error(`planned fallback ended with ${reasons.join(' / ')}, neither is QUALITY`);
     await sleep(200);
     addPlanned(await stream.stop(), stream.sent);
   } finally {

@@ -46,8 +46,12 @@ describe('failover: planned migration under a numbered stream', () => {
     const a = await cluster.waitFor('a', (p) => p.state === 'usingRelay', 10_000);
     await sleep(300);
     const tally = await stream.stop();
-    expect(a.reason).toBe('QUALITY');
-    expect(cluster.status('b').paths.relay.framesReceived).toBeGreaterThan(0);
+    // Whichever node judges first leaves on QUALITY and closes the link on
+    // purpose; the other records PEER_CLOSED. Both are on the relay.
+    const b = cluster.status('b');
+    expect([a.reason, b.reason]).toContain('QUALITY');
+    expect([a.reason, b.reason].every((r) => r === 'QUALITY' || r === 'PEER_CLOSED')).toBe(true);
+    expect(b.paths.relay.framesReceived).toBeGreaterThan(0);
     expect(tally.lost(stream.sent)).toBe(0);
     expect(tally.duplicated).toBe(0);
     expect(tally.reordered).toBe(0);

@@ -163,6 +163,11 @@ export class DirectLink {
     return () => this.#ws.off('pong', handler);
   }
 
+  /** Open, and not over its send-buffer cap: a send() now would be queued. */
+  get writable(): boolean {
+    return this.#ws.readyState === 1 && this.#ws.bufferedAmount <= this.#maxBuffered;
+  }
+
   get isOpen(): boolean {
     return this.#ws.readyState === 1;
   }

@@ -32,7 +32,7 @@ export interface InOrderReceiverOptions<T> {
 export interface Timers {
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
-  /** The clock those timers run on (ms); Date.now() when absent. */
+  /** The clock those timers run on (ms); performance.now() when absent (monotonic: a wall-clock step must not stall delivery). */
   now?(): number;
 }
 
@@ -66,7 +66,7 @@ export class InOrderReceiver<T> {
 
   #next: number | undefined;
   readonly #held = new Map<number, T>();
-  /** When each held frame arrived (Timers.now, else Date.now()), for the gap deadline. */
+  /** When each held frame arrived (Timers.now, else performance.now()), for the gap deadline. */
   readonly #heldAt = new Map<number, number>();
   #gapTimer: unknown = undefined;
   readonly #options: InOrderReceiverOptions<T>;
@@ -172,7 +172,7 @@ export class InOrderReceiver<T> {
   }
 
   #now(): number {
-    return this.#timers.now?.() ?? Date.now();
+    return this.#timers.now?.() ?? performance.now();
   }
 
   /** Give up on the missing frames before the lowest held one. */

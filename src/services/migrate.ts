@@ -12,9 +12,15 @@ import type { PeerPorts } from './peer-ports.js';
 
 export function migrateActor(ports: PeerPorts) {
   return fromPromise<void, { peer: string; linkId: string }>(async ({ input, signal }) => {
-    if (!ports.link(input.linkId)?.isOpen) {
+    const link = ports.link(input.linkId);
+    if (!link?.isOpen) {
       throw new LinkClosedError(`${ports.name}: direct link closed during migration`);
     }
-    await ports.waitPeerMigrated(signal);
+    // A link that closes mid-switch fails the step at once, not at migrationTimeout.
+    const closed = link.closed.then(() => {
+      throw new LinkClosedError(`${ports.name}: direct link closed during migration`);
+    });
+    closed.catch(() => {}); // handled by the race below, or moot once migrated
+    await Promise.race([ports.waitPeerMigrated(signal), closed]);
   });
 }

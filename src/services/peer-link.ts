@@ -52,6 +52,8 @@ export interface PeerLinkOptions {
   seed: number;
   /** Send an end-to-end frame through the relay; false when the relay is down. */
   sendViaRelay: (bytes: Uint8Array) => boolean;
+  /** Whether sendViaRelay would take a frame now (relay up, queue under its cap). */
+  canSendViaRelay: () => boolean;
   /** The node's direct-path plumbing (one listener, shared by all peers). */
   direct: {
     allow(peerKey: Uint8Array): void;
@@ -93,6 +95,14 @@ interface Inbox {
 const CONTROL = null;
 
 export const PEER_LINK_DEFAULTS = {
+  // Handshake retry while no INIT/RESP got through (the relay may drop one
+  // under load): 1 s, 2 s, 4 s … 30 s, like WireGuard's REKEY_TIMEOUT.
+  handshakeRetryBaseMs: 1_000,
+  handshakeRetryCapMs: 30_000,
+  // This many frames in a row that fail to decrypt mean the two sides no
+  // longer share a session (a peer restarted unseen, or a replayed INIT made
+  // one side switch): start a fresh handshake.
+  rehandshakeAfterFailures: 8,
   // Longer than any sane RTT difference between the two paths; short enough
   // that a frame lost with a dead path stalls the stream only this long.
   gapTimeoutMs: 250,
@@ -161,6 +171,9 @@ export class PeerLink implements PeerPorts {
   #tell: (event: ConnectionEvent) => void = (event) => this.actor.send(event);
   #lastStateValue = '';
   #closed = false;
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #handshakeAttempt = 0;
+  #openFailures = 0;
   readonly #services: {
     listen: ReturnType<typeof listenActor>;
     dial: ReturnType<typeof dialActor>;
@@ -238,13 +251,21 @@ export class PeerLink implements PeerPorts {
   send(frame: Uint8Array): boolean {
     const session = this.#session;
     if (!session) return this.#drop('noSession');
+    // Choose the paths BEFORE sealing: a sealed frame that is then dropped
+    // here would still use up a sequence number, and the far side would hold
+    // every later frame for a gap that can never fill.
+    const paths = this.#pathsNow();
+    if (paths.length === 0) {
+      return this.#drop(this.#transport === 'relay' ? 'relayUnavailable' : 'noPath');
+    }
     let bytes: Uint8Array;
     try {
       bytes = session.sealEthernet(frame);
     } catch (error) {
       return this.#drop(errorCode(error) ?? 'sealFailed');
     }
-    return this.#route(bytes);
+    for (const path of paths) this.#sendOn(path, bytes);
+    return true;
   }
 
   onFrame(listener: FrameListener): () => void {
@@ -282,7 +303,7 @@ export class PeerLink implements PeerPorts {
     const endpoint = { family: observed.family, host: observed.host, port: listenPort };
     const changed = this.endpoint?.host !== endpoint.host || this.endpoint?.port !== endpoint.port;
     this.endpoint = listenPort > 0 ? endpoint : null;
-    if (!this.#session) this.#sendHandshake(this.#handshaker.start());
+    if (!this.#session) this.#startHandshake();
     else if (changed && this.endpoint) this.#tell({ type: 'PEER_ADDRESS', address: this.endpoint });
   }
 
@@ -320,6 +341,8 @@ export class PeerLink implements PeerPorts {
     for (const id of [...this.#links.keys()])
       this.dropLink(id, LinkCloseCode.GOING_AWAY, 'SHUTDOWN');
     this.#receiver.close();
+    clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
     this.#handshaker.cancel();
     this.#session?.close();
     for (const wake of this.#migratedWaiters) wake();
@@ -434,7 +457,7 @@ export class PeerLink implements PeerPorts {
       if (!link?.ping(payload)) return undefined;
     } else {
       const session = this.#session;
-      if (!session) return undefined;
+      if (!session || !this.#writable('relay')) return undefined;
       const bytes = session.seal({
         kind: SealedKind.PING,
         id,
@@ -484,6 +507,7 @@ export class PeerLink implements PeerPorts {
     for (const path of left) {
       // Sent even when the path carried nothing yet: the peer's migrate step
       // waits for it as proof that we have switched.
+      if (!this.#writable(path)) continue; // a dead path gets no marker (and burns no sequence number)
       const lastSeq = Math.max(0, this.#lastSeqOn[path]);
       const marker = session.seal({ kind: SealedKind.MIGRATE, lastSeq: BigInt(lastSeq) });
       this.#sendOn(path, marker);
@@ -523,22 +547,25 @@ export class PeerLink implements PeerPorts {
     this.#recentHead = 0;
   }
 
-  #route(bytes: Uint8Array): boolean {
+  /** Where a frame sealed now goes, by context.transport and what can take it. */
+  #pathsNow(): PathName[] {
     switch (this.#transport) {
       case 'relay':
-        return this.#sendOn('relay', bytes) || this.#drop('relayUnavailable');
+        return this.#writable('relay') ? ['relay'] : [];
       case 'direct':
         // A full direct link does not lose the frame: the relay carries it and
         // the receiver puts it back in order by sequence number.
-        return (
-          this.#sendOn('direct', bytes) || this.#sendOn('relay', bytes) || this.#drop('noPath')
-        );
-      case 'both': {
-        const direct = this.#sendOn('direct', bytes);
-        const relay = this.#sendOn('relay', bytes);
-        return direct || relay || this.#drop('noPath');
-      }
+        if (this.#writable('direct')) return ['direct'];
+        return this.#writable('relay') ? ['relay'] : [];
+      case 'both':
+        return (['direct', 'relay'] as const).filter((path) => this.#writable(path));
     }
+  }
+
+  #writable(path: PathName): boolean {
+    if (path === 'relay') return this.#options.canSendViaRelay();
+    const link = this.#activeLinkId ? this.#links.get(this.#activeLinkId) : undefined;
+    return link?.writable ?? false;
   }
 
   #sendOn(path: PathName, bytes: Uint8Array): boolean {
@@ -601,9 +628,19 @@ export class PeerLink implements PeerPorts {
       opened = session.open(bytes);
     } catch (error) {
       // REPLAY is the normal fate of the second copy while suspect.
-      this.#drop(errorCode(error) ?? 'openFailed');
+      const code = errorCode(error) ?? 'openFailed';
+      this.#drop(code);
+      if (
+        code === 'DECRYPT_FAILED' &&
+        ++this.#openFailures >= PEER_LINK_DEFAULTS.rehandshakeAfterFailures &&
+        this.#handshakeTimer === undefined
+      ) {
+        this.#log('warn', 'frames keep failing to decrypt: starting a new handshake');
+        this.#startHandshake();
+      }
       return;
     }
+    this.#openFailures = 0;
     const counters = this.counters[path];
     counters.framesReceived++;
     counters.bytesReceived += bytes.length;
@@ -615,6 +652,7 @@ export class PeerLink implements PeerPorts {
         return;
       case SealedKind.PING: {
         // Answer on the path it came by: that is the path being measured.
+        if (!this.#writable(path)) break;
         const pong = session.seal({
           kind: SealedKind.PONG,
           id: message.id,
@@ -658,6 +696,10 @@ export class PeerLink implements PeerPorts {
       const step = this.#handshaker.receive(frame);
       if (step.reply) this.#sendHandshake(step.reply);
       if (step.keys) {
+        clearTimeout(this.#handshakeTimer);
+        this.#handshakeTimer = undefined;
+        this.#handshakeAttempt = 0;
+        this.#openFailures = 0;
         this.#session?.close();
         this.#session = new Session(step.keys);
         this.#receiver.close();
@@ -672,6 +714,21 @@ export class PeerLink implements PeerPorts {
       this.#drop(errorCode(error) ?? 'handshakeFailed');
       this.#log('warn', 'handshake refused', { code: errorCode(error) });
     }
+  }
+
+  /** Send an INIT, and again on a capped backoff until a session results. */
+  #startHandshake(): void {
+    if (this.#closed) return;
+    this.#sendHandshake(this.#handshaker.start());
+    clearTimeout(this.#handshakeTimer);
+    const delay = Math.min(
+      PEER_LINK_DEFAULTS.handshakeRetryCapMs,
+      PEER_LINK_DEFAULTS.handshakeRetryBaseMs * 2 ** this.#handshakeAttempt++,
+    );
+    this.#handshakeTimer = setTimeout(() => {
+      this.#handshakeTimer = undefined;
+      if (this.paired && this.#handshaker.isPending) this.#startHandshake();
+    }, delay);
   }
 
   #sendHandshake(frame: Frame): void {

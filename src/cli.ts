@@ -54,7 +54,7 @@ function programHelp(): string {
     'Commands:',
     ...Object.entries(COMMANDS).map(([name, entry]) => `  ${name.padEnd(width)}${entry.summary}`),
     '',
-    'Run `switchback <command> --help` for its options.',
+    'Run `switchback <command> --help` for its options, `switchback --version` for the version.',
     '',
   ].join('\n');
 }
@@ -62,9 +62,17 @@ function programHelp(): string {
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
 export async function main(argv: string[], signal: AbortSignal): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(programHelp()); // a usage error: nothing on stdout
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(programHelp());
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`switchback ${await packageVersion()}\n`);
+    return 0;
   }
   const entry = COMMANDS[name];
   try {
@@ -85,6 +93,13 @@ export async function main(argv: string[], signal: AbortSignal): Promise<number>
     process.stderr.write(`switchback${entry ? ` ${name}` : ''}: ${message}\n`);
     return error instanceof UsageError ? 2 : 1;
   }
+}
+
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  // src/cli.ts under tsx, dist/cli.js when built: package.json is one level up either way.
+  const text = await readFile(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
 }
 
 /** True when this file is the program being run (also through npm's bin symlink). */

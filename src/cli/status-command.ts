@@ -65,13 +65,16 @@ function peerRow(peer: PeerStatus, now: number): string[] {
   const lossPath = peer.path === 'relay' ? relay : direct;
   const bytesIn = direct.bytesReceived + relay.bytesReceived;
   const bytesOut = direct.bytesSent + relay.bytesSent;
+  // Not paired by the relay: the peer is not connected (or does not list us).
+  // Its last RTT and loss are history, not a reading: do not show them as one.
+  const offline = !peer.paired;
   return [
     peer.name,
-    peer.path,
+    offline ? 'offline' : peer.path,
     peer.state,
     peer.reason,
-    `${rtt(direct)}/${rtt(relay)}`,
-    percent(lossPath.loss),
+    offline ? '-' : `${rtt(direct)}/${rtt(relay)}`,
+    offline ? '-' : percent(lossPath.loss),
     peer.lastHandshake === null ? 'never' : `${age(now - peer.lastHandshake)} ago`,
     String(peer.transitions),
     `${bytes(bytesIn)}/${bytes(bytesOut)}`,

@@ -31,7 +31,7 @@ export const upCommand: Command = {
     'for the TAP device unless the config says device = "memory".',
   ].join('\n'),
   options: [
-    { name: 'config', value: 'FILE', description: 'The node config (TOML).' },
+    { name: 'config', value: 'FILE', description: 'The node config (TOML). Required.' },
     {
       name: 'log-level',
       value: 'LEVEL',
@@ -74,7 +74,14 @@ export const upCommand: Command = {
       level: level as 'info',
       redactAddresses: values['redact-addresses'] === true,
     });
-    const node = await Node.start(config, { logger });
+    let node: Node;
+    try {
+      node = await Node.start(config, { logger });
+    } catch (error) {
+      // The config names something that is not right (a missing key, our own key as a peer).
+      if (error instanceof ConfigError) throw new UsageError(error.message);
+      throw error;
+    }
     const closers: (() => Promise<void> | void)[] = [() => node.close()];
     const shutdown = async () => {
       const timer = setTimeout(() => {
@@ -107,14 +114,24 @@ export const upCommand: Command = {
         const { startStatelyBridge } = await import('../daemon/stately-bridge.js');
         const bridge = await startStatelyBridge({ observer: node, logger });
         closers.push(() => bridge.close());
-        io.stdout.write(`stately inspector bridge: ${bridge.url}\n`);
+        logger.info({ url: bridge.url }, 'stately inspector bridge listening');
       }
+      const inspectorUrl = `${control.url}${inspector.pagePath}`;
       logger.info(
-        { publicKey: node.publicKey, listen: node.status().listen, control: control.url },
+        {
+          publicKey: node.publicKey,
+          listen: node.status().listen,
+          control: control.url,
+          inspector: inspectorUrl,
+        },
         `node up: ${config.peers.length} peer(s), relay ${config.relay}`,
       );
-      io.stdout.write(`control api: ${control.url}/status\n`);
-      io.stdout.write(`inspector:   ${control.url}${inspector.pagePath}\n`);
+      // On a terminal, the two addresses a person wants, plainly; elsewhere
+      // (journald, a pipe) stdout stays one JSON object per line.
+      if ((io.stdout as { isTTY?: boolean }).isTTY) {
+        io.stdout.write(`control api: ${control.url}/status\n`);
+        io.stdout.write(`inspector:   ${inspectorUrl}\n`);
+      }
     } catch (error) {
       await shutdown();
       throw error;

@@ -165,6 +165,24 @@ const schema = z
   })
   .strict();
 
+/** What a correct line looks like, for the fields people get wrong. */
+const EXAMPLES: Record<string, string> = {
+  key: 'key = "node.key"',
+  relay: 'relay = "ws://127.0.0.1:7000"',
+  listen: 'listen = "0.0.0.0:7443"',
+  control: 'control = "127.0.0.1:7900"',
+  'tap.mtu': 'mtu = 1400',
+};
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
 export function parseHostPort(text: string): HostPort | undefined {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   if (!match) return undefined;
@@ -191,9 +209,18 @@ export function parseConfig(text: string, file: string): NodeConfig {
   }
   const result = schema.safeParse(raw);
   if (!result.success) {
-    const issue = result.error.issues[0]!;
+    // A misspelt key usually explains a "missing" one: report it first.
+    const issues = result.error.issues;
+    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
     const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    throw new ConfigError('CONFIG_INVALID', `${where}: ${field}: ${issue.message}`);
+    const example = EXAMPLES[field];
+    let message = issue.message;
+    if (issue.code === 'invalid_type') {
+      const missing = valueAt(raw, issue.path) === undefined;
+      message = missing ? 'is missing' : `expected ${issue.expected}`;
+      if (example) message += `; write e.g. ${example}`;
+    }
+    throw new ConfigError('CONFIG_INVALID', `${where}: ${field}: ${message}`);
   }
   const c = result.data;
 

@@ -14,8 +14,9 @@
 import type { Logger } from 'pino';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { createTlsCredentials, type TlsCredentials } from '../crypto/certificate.js';
-import { encodeKey, type Identity, loadIdentity } from '../crypto/identity.js';
+import { encodeKey, type Identity, keysEqual, loadIdentity } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
+import { errorCode } from '../errors.js';
 import { type RelayLinkMachine, relayLinkMachine } from '../machines/relay-link.js';
 import type { Address } from '../protocol/frames.js';
 import type { RelayClient } from '../relay/client.js';
@@ -28,7 +29,7 @@ import { L2Switch } from '../tap/l2-switch.js';
 import { createMemoryDevicePair } from '../tap/memory-device.js';
 import { PacketPump } from '../tap/pump.js';
 import { openTapDevice } from '../tap/tap-device.js';
-import type { NodeConfig, PeerConfig } from './config.js';
+import { ConfigError, type NodeConfig, type PeerConfig } from './config.js';
 import type {
   NodeObserver,
   NodeStatus,
@@ -141,7 +142,14 @@ export class Node implements NodeObserver {
 
   static async start(config: NodeConfig, options: NodeOptions): Promise<Node> {
     await sodiumReady();
-    const identity = options.identity ?? (await loadIdentity(config.keyFile)); // 1.
+    const identity = options.identity ?? (await loadKey(config)); // 1.
+    const self = config.peers.findIndex((p) => keysEqual(p.publicKey, identity.publicKey));
+    if (self >= 0) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `${config.file}: peers.${self}.publicKey: this is this node's own key; list the other nodes' keys (switchback pubkey --key THEIR_KEY)`,
+      );
+    }
     const credentials = await createTlsCredentials(identity);
     // The listener exists before the node does; its callbacks reach the node late-bound.
     let node: Node | undefined;
@@ -308,13 +316,11 @@ export class Node implements NodeObserver {
       gapTimeoutMs: this.#options.gapTimeoutMs,
       holdChart: this.#options.holdCharts,
       sendViaRelay: (bytes) => {
-        const relay = this.#relay;
-        // A relay that cannot keep up gets drops (counted by the peer), never
-        // an unbounded queue in our memory.
-        if (!relay?.isOpen || relay.bufferedAmount > MAX_RELAY_BUFFERED_BYTES) return false;
-        relay.forward(config.publicKey, bytes);
+        if (!this.#relayWritable()) return false;
+        this.#relay!.forward(config.publicKey, bytes);
         return true;
       },
+      canSendViaRelay: () => this.#relayWritable(),
       direct: {
         allow: (key) => this.listener.authorise(key),
         establish: (key, host, port, signal) => this.#establish(key, host, port, signal),
@@ -356,6 +362,13 @@ export class Node implements NodeObserver {
       timeoutMs: timings.connectTimeoutMs,
       signal,
     });
+  }
+
+  /** A relay that cannot keep up gets drops (counted by the peer), never an
+   * unbounded queue in our memory. */
+  #relayWritable(): boolean {
+    const relay = this.#relay;
+    return relay !== null && relay.isOpen && relay.bufferedAmount <= MAX_RELAY_BUFFERED_BYTES;
   }
 
   #advertisedPort(): number {
@@ -476,9 +489,27 @@ export class Node implements NodeObserver {
   }
 }
 
+/** The node's key, with the config named in the error a user has to fix. */
+async function loadKey(config: NodeConfig): Promise<Identity> {
+  try {
+    return await loadIdentity(config.keyFile);
+  } catch (error) {
+    if (errorCode(error) === 'KEY_FILE_NOT_FOUND') {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `${config.file}: key: ${config.keyFile} does not exist; make one with: switchback keygen --out ${config.keyFile}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
 async function openDevice(config: NodeConfig): Promise<FrameDevice> {
-  if (config.device === 'memory')
-    return createMemoryDevicePair({ names: [config.tap.name, `${config.tap.name}-peer`] })[0];
+  if (config.device === 'memory') {
+    const names = [config.tap.name, `${config.tap.name}-peer`] as const;
+    return createMemoryDevicePair({ names, mtu: config.tap.mtu })[0];
+  }
   return openTapDevice({
     name: config.tap.name,
     mtu: config.tap.mtu,

@@ -64,6 +64,20 @@ describe('parseConfig', () => {
     expect(error.message).toMatch(/tap: .*mut/);
   });
 
+  it('says a required field is missing, with an example line', () => {
+    const error = errorOf(() => parseConfig('key = "a.key"\n', 'n.toml'));
+    expect(error.message).toBe(
+      `${process.cwd()}/n.toml: relay: is missing; write e.g. relay = "ws://127.0.0.1:7000"`,
+    );
+  });
+
+  it('names a misspelt key before the field it leaves missing', () => {
+    const error = errorOf(() =>
+      parseConfig('key = "a.key"\nrleay = "ws://127.0.0.1:7000"\n', 'n.toml'),
+    );
+    expect(error.message).toMatch(/n\.toml: \(top level\): Unrecognized key: "rleay"/);
+  });
+
   it('refuses a peer key that is not a key', () => {
     const error = errorOf(() => parseConfig(minimal().replace(peerKey, 'not-a-key'), 'n.toml'));
     expect(error.message).toMatch(/peers\.0\.publicKey: not a public key/);

@@ -368,7 +368,7 @@ export class Node implements NodeObserver {
    * unbounded queue in our memory. */
   #relayWritable(): boolean {
     const relay = this.#relay;
-    return relay !== null && relay.isOpen && relay.bufferedAmount <= MAX_RELAY_BUFFERED_BYTES;
+    return relay?.isOpen === true && relay.bufferedAmount <= MAX_RELAY_BUFFERED_BYTES;
   }
 
   #advertisedPort(): number {

@@ -119,7 +119,7 @@ export class DirectListener {
       const onError = (error: NodeJS.ErrnoException): void =>
         done(
           new ListenFailedError(
-            `direct listener on ${options.host}:${options.port}: ${error.code ?? error.message}`,
+            `direct listener on ${options.host}:${options.port}: ${listenHint(error)}`,
             { cause: error },
           ),
         );
@@ -329,5 +329,19 @@ export class DirectListener {
     } catch {
       // a broken metrics hook must not take the listener down
     }
+  }
+}
+
+/** What went wrong binding the listener, and what to do about it. */
+function listenHint(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return 'the port is in use (another switchback up?); free it or change listen in the config';
+    case 'EADDRNOTAVAIL':
+      return "no such local address; use one of this machine's addresses or 0.0.0.0 in listen";
+    case 'EACCES':
+      return 'permission denied; ports below 1024 need root';
+    default:
+      return error.code ?? error.message;
   }
 }

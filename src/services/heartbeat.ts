@@ -2,10 +2,11 @@
  * Chart actor `heartbeat` (usingDirect): keeps the direct path's trust
  * deadline honest.
  *
- * - Every heartbeatInterval: a sealed PING on the direct link. Only a PONG
- *   answering one of OUR pings sends ALIVE (two-way proof); inbound data
- *   alone is not proof, since an asymmetric block still lets it arrive.
- * - Every RELAY_PROBE_EVERY-th interval: a PING on the relay too, so the
+ * - Every heartbeatInterval: a WebSocket ping inside the pinned TLS stream of
+ *   the direct link (docs/protocol.md §7.2). Only a pong answering one of
+ *   OUR pings sends ALIVE (two-way proof); inbound data alone is not proof,
+ *   since an asymmetric block still lets it arrive.
+ * - Every RELAY_PROBE_EVERY-th interval: a sealed PING on the relay, so the
  *   QualityJudge can compare the paths; QUALITY_POOR when direct has been
  *   clearly worse for the judge's whole window.
  * - The link closing sends DIRECT_CLOSED with CLOSED or PEER_CLOSED.

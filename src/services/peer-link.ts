@@ -512,10 +512,10 @@ export class PeerLink implements PeerPorts {
       const marker = session.seal({ kind: SealedKind.MIGRATE, lastSeq: BigInt(lastSeq) });
       this.#sendOn(path, marker);
     }
-    const linkOpen = this.#activeLinkId !== null && this.#links.get(this.#activeLinkId)?.isOpen;
-    if (before === 'direct' && (next === 'both' || (next === 'relay' && !linkOpen))) {
-      this.#resendRecentDirect();
-    }
+    // Leaving the direct path, on purpose or not: what it may not deliver is
+    // sent again via the relay. Even an open link (a planned QUALITY fallback)
+    // is closed with a 1 s grace, and a slow one may not drain by then.
+    if (before === 'direct' && next !== 'direct') this.#resendRecentDirect();
     if (next === 'relay') this.#clearRecentDirect();
   }
 

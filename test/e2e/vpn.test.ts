@@ -203,8 +203,8 @@ async function withNodes(
     daemons.push(nodes[role]);
   }
   try {
-    await nodes.a.waitFor(/control api:/, 20_000);
-    await nodes.b.waitFor(/control api:/, 20_000);
+    await nodes.a.waitFor(/"msg":"node up: /, 20_000);
+    await nodes.b.waitFor(/"msg":"node up: /, 20_000);
     await body(configs);
   } catch (error) {
     const tail = (text: string) => text.split('\n').slice(-40).join('\n');

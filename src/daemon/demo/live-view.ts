@@ -217,7 +217,7 @@ class PlainView implements DemoView {
     }
     const node = (name: NodeName) => {
       const n = snapshot.nodes[name];
-      return `${name} ${n.state} via ${n.path}, rtt ${ms(n.rttDirectMs)}/${ms(n.rttRelayMs)}, rx ${n.rxFramesPerS}/s, delivered ${n.delivered}, lost ${n.lost}`;
+      return `${name} ${n.state} via ${n.path}, rtt direct/relay ${ms(n.rttDirectMs)}/${ms(n.rttRelayMs)}, rx ${n.rxFramesPerS}/s, delivered ${n.delivered}, lost ${n.lost}`;
     };
     this.#out.write(
       `${stamp(snapshot.elapsedMs)}  [${snapshot.phase.index}/${snapshot.phase.total}]  ${node('a')} | ${node('b')}\n`,

@@ -502,7 +502,10 @@ export class PeerLink implements PeerPorts {
     const session = this.#session;
     if (!session) return;
     const left: PathName[] = [];
-    if (before !== 'direct' && next === 'direct') left.push('relay');
+    // Only a real move off the relay (migrating) marks the relay's end: a
+    // recovery from suspect (both → direct) is no migration, and a marker then
+    // could complete an attempt the peer has not made.
+    if (before === 'relay' && next === 'direct') left.push('relay');
     if (before !== 'relay' && next === 'relay') left.push('direct');
     for (const path of left) {
       // Sent even when the path carried nothing yet: the peer's migrate step

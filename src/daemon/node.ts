@@ -484,7 +484,7 @@ export class Node implements NodeObserver {
       lastHandshake: link.lastHandshake,
       paired: link.paired,
       paths: { relay: figures('relay'), direct: figures('direct') },
-      drops: { ...link.drops },
+      drops: withGapsSkipped(link.drops, link.ordering.skipped),
     };
   }
 }
@@ -515,6 +515,11 @@ async function openDevice(config: NodeConfig): Promise<FrameDevice> {
     mtu: config.tap.mtu,
     addresses: config.tap.address ? [config.tap.address] : [],
   });
+}
+
+/** Frames the in-order receiver gave up waiting for (lost with a dead path) count as drops too. */
+function withGapsSkipped(drops: Record<string, number>, skipped: number): Record<string, number> {
+  return skipped > 0 ? { ...drops, gapSkipped: skipped } : { ...drops };
 }
 
 function hostPort(host: string, port: number, family: Address['family']): string {

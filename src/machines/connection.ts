@@ -23,10 +23,11 @@
  * Live links are referred to by id (`context.linkId`), never held here.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import { errorCode } from '../errors.js';
 import type { Address } from '../protocol/frames.js';
 import { nextBackoff } from './backoff.js';
 import type { ConnectionTimings } from './connection-timings.js';
-import { Reason } from './reasons.js';
+import { isReason, Reason } from './reasons.js';
 
 export type Transport = 'relay' | 'direct' | 'both';
 
@@ -86,12 +87,6 @@ export interface DirectLinkRef {
   linkId: string;
 }
 
-/** Error shape the services reject with: `code` is a Reason. */
-export interface StepError {
-  code?: string;
-  message?: string;
-}
-
 function notProvided(name: string): never {
   throw new Error(`connection chart: actor "${name}" was not provided`);
 }
@@ -122,8 +117,8 @@ export const connectionActors = {
 
 /** The reason a failed step records: the error's own code when it is a known one. */
 function failureReason(error: unknown, otherwise: Reason): Reason {
-  const code = (error as StepError | undefined)?.code;
-  return code !== undefined && code in Reason ? (code as Reason) : otherwise;
+  const code = errorCode(error);
+  return isReason(code) ? code : otherwise;
 }
 
 export const connectionMachine = setup({

@@ -18,7 +18,7 @@
  */
 import { type Actor, createActor, type InspectionEvent, type Subscription } from 'xstate';
 import { Handshaker } from '../crypto/handshake.js';
-import { encodeKey, type Identity } from '../crypto/identity.js';
+import type { Identity } from '../crypto/identity.js';
 import { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import {
@@ -90,6 +90,11 @@ interface Inbox {
   frames: Frame[];
   waiter: ((frame: Frame | null) => void) | undefined;
 }
+
+const NONE: readonly PathName[] = [];
+const RELAY: readonly PathName[] = ['relay'];
+const DIRECT: readonly PathName[] = ['direct'];
+const BOTH: readonly PathName[] = ['direct', 'relay'];
 
 /** Marks a sequence number that carried a control message, not a frame. */
 const CONTROL = null;
@@ -551,17 +556,21 @@ export class PeerLink implements PeerPorts {
   }
 
   /** Where a frame sealed now goes, by context.transport and what can take it. */
-  #pathsNow(): PathName[] {
+  #pathsNow(): readonly PathName[] {
+    // Shared constant arrays: this runs once per frame.
     switch (this.#transport) {
       case 'relay':
-        return this.#writable('relay') ? ['relay'] : [];
+        return this.#writable('relay') ? RELAY : NONE;
       case 'direct':
         // A full direct link does not lose the frame: the relay carries it and
         // the receiver puts it back in order by sequence number.
-        if (this.#writable('direct')) return ['direct'];
-        return this.#writable('relay') ? ['relay'] : [];
-      case 'both':
-        return (['direct', 'relay'] as const).filter((path) => this.#writable(path));
+        if (this.#writable('direct')) return DIRECT;
+        return this.#writable('relay') ? RELAY : NONE;
+      case 'both': {
+        const direct = this.#writable('direct');
+        const relay = this.#writable('relay');
+        return direct ? (relay ? BOTH : DIRECT) : relay ? RELAY : NONE;
+      }
     }
   }
 
@@ -771,10 +780,6 @@ export class PeerLink implements PeerPorts {
   #log(level: 'info' | 'warn' | 'debug', message: string, fields?: object): void {
     this.#options.log?.(level, message, fields);
   }
-
-  get publicKeyText(): string {
-    return encodeKey(this.peerKey);
-  }
 }
 
 /** "usingDirect.healthy" from { usingDirect: 'healthy' }. */
@@ -787,8 +792,9 @@ export function stateString(value: unknown): string {
   return '';
 }
 
-/** The counter (sequence number) of a DATA frame's header, bytes 6..14. */
-function readCounter(bytes: Uint8Array): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset + 6, 8);
-  return view.getUint32(0) * 0x1_0000_0000 + view.getUint32(4);
+/** The counter (sequence number) of a DATA frame's header, bytes 6..14, big-endian. */
+function readCounter(b: Uint8Array): number {
+  const high = ((b[6]! << 24) | (b[7]! << 16) | (b[8]! << 8) | b[9]!) >>> 0;
+  const low = ((b[10]! << 24) | (b[11]! << 16) | (b[12]! << 8) | b[13]!) >>> 0;
+  return high * 0x1_0000_0000 + low;
 }

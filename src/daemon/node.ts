@@ -16,6 +16,7 @@ import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { createTlsCredentials, type TlsCredentials } from '../crypto/certificate.js';
 import { encodeKey, type Identity, keysEqual, loadIdentity } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
+import { TimestampClock } from '../crypto/timestamp.js';
 import { errorCode } from '../errors.js';
 import { type RelayLinkMachine, relayLinkMachine } from '../machines/relay-link.js';
 import type { Address } from '../protocol/frames.js';
@@ -95,6 +96,9 @@ export class Node implements NodeObserver {
   #relay: RelayClient | null = null;
   #relayState = { state: 'connecting', reason: 'CONNECTING', lastEvent: '' };
   #closed = false;
+  /** INIT timestamps for every peer (docs/protocol.md §6.3): file-backed next
+   * to the key file, in memory when the identity was handed in. */
+  #timestampClock!: TimestampClock;
 
   private constructor(
     config: NodeConfig,
@@ -112,6 +116,9 @@ export class Node implements NodeObserver {
     this.#options = options;
     this.#logger = options.logger;
     this.pump = new PacketPump(device, this.#l2);
+    this.#timestampClock = options.identity
+      ? new TimestampClock()
+      : TimestampClock.forKeyFile(config.keyFile);
     for (const peer of config.peers) this.#addPeer(peer);
 
     const services = relayLinkServices({
@@ -310,6 +317,7 @@ export class Node implements NodeObserver {
       name: config.name,
       peerKey: config.publicKey,
       identity: this.identity,
+      timestampClock: this.#timestampClock,
       timings: this.config.timings,
       quality: this.config.quality,
       seed: seedOf(this.identity.publicKey, seedOf(config.publicKey, 1)),

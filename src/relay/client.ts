@@ -3,18 +3,27 @@ import WebSocket from 'ws';
 import { type Identity, signDetached } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
 import { errorCode } from '../errors.js';
+import {
+  KNOWN_RELAY_CAPABILITIES,
+  LOCAL_RELAY_CAPABILITIES,
+  negotiateCapabilities,
+} from '../protocol/capabilities.js';
 import { decodeFrame, encodeFrame } from '../protocol/codec.js';
+import { VersionMismatchError, versionMismatchLine } from '../protocol/errors.js';
 import {
   type Address,
   type Frame,
   FrameType,
   MAX_FRAME_BYTES,
   type PeerGoneReason,
+  PREVIOUS_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
 } from '../protocol/frames.js';
 import { authMessage, RELAY_ID_BYTES } from './auth-message.js';
+import { CloseCode } from './close-codes.js';
 import { RelayClosedError, RelayError } from './errors.js';
 
-// The client side of the relay protocol (docs/protocol.md steps 1-5): used by
+// The client side of the relay protocol (docs/protocol.md §5 steps 1-5): used by
 // the tests, bench/relay.ts and the node's relay-link service. connect()
 // resolves once WELCOME arrived; after that the client only reports what the
 // relay says (events) and sends what it is told to (connectPeer, forward).
@@ -38,6 +47,8 @@ export interface RelayClientOptions {
   ca?: string | Buffer;
   /** For wss:// with a self-signed relay certificate in tests. Defaults to true. */
   rejectUnauthorized?: boolean;
+  /** Node ↔ relay capabilities we advertise in HELLO; default LOCAL_RELAY_CAPABILITIES. */
+  capabilities?: number;
 }
 
 export interface CloseInfo {
@@ -59,6 +70,10 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     readonly relayId: Uint8Array,
     /** Our address and port as the relay sees them (WELCOME). */
     readonly observed: Address,
+    /** What the relay advertised in CHALLENGE (unknown flags included). */
+    readonly relayCapabilities: number,
+    /** The negotiated node ↔ relay capabilities (ours ∩ the relay's ∩ known). */
+    readonly capabilities: number,
   ) {
     super();
     ws.on('message', (data, isBinary) => this.received(data as Buffer, isBinary));
@@ -71,7 +86,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     });
   }
 
-  /** Opens a WebSocket to `url` and authenticates as `identity` (steps 1-3). */
+  /** Opens a WebSocket to `url` and authenticates as `identity` (steps 1-3).
+   * A relay of another protocol version fails with RelayError
+   * VERSION_MISMATCH, whose message is one line naming both versions. */
   static async connect(
     url: string,
     identity: Identity,
@@ -90,9 +107,11 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       rejectUnauthorized: options.rejectUnauthorized ?? true,
     });
 
+    const ourCapabilities = (options.capabilities ?? LOCAL_RELAY_CAPABILITIES) >>> 0;
     return new Promise<RelayClient>((resolve, reject) => {
       let opened = false;
       let relayId: Uint8Array | undefined;
+      let relayCapabilities = 0;
       const cleanup = () => {
         signal.removeEventListener('abort', aborted);
         ws.off('open', opening);
@@ -115,10 +134,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
             : new RelayError('ABORTED', 'relay connect aborted', { cause: signal.reason }),
         );
       };
-      // 1. HELLO(key)
+      // 1. HELLO(key, capabilities)
       const opening = () => {
         opened = true;
-        ws.send(encodeFrame({ type: FrameType.HELLO, key: identity.publicKey }));
+        ws.send(
+          encodeFrame({
+            type: FrameType.HELLO,
+            key: identity.publicKey,
+            capabilities: ourCapabilities,
+          }),
+        );
       };
       const message = (data: WebSocket.RawData, isBinary: boolean) => {
         let frame: Frame;
@@ -126,6 +151,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
           if (!isBinary) throw new RelayError('UNEXPECTED_FRAME', 'relay sent a text message');
           frame = decodeFrame(data as Buffer);
         } catch (cause) {
+          if (cause instanceof VersionMismatchError) {
+            return fail(new RelayError('VERSION_MISMATCH', cause.line('relay'), { cause }));
+          }
           return fail(
             new RelayError(
               'UNEXPECTED_FRAME',
@@ -136,13 +164,20 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
             ),
           );
         }
-        // 2. CHALLENGE(nonce, relayId) → AUTH(signature)
+        // 2. CHALLENGE(nonce, relayId, capabilities) → AUTH(signature)
         if (frame.type === FrameType.CHALLENGE && !relayId) {
           relayId = frame.relayId;
+          relayCapabilities = frame.capabilities;
           if (relayId.length !== RELAY_ID_BYTES) {
             return fail(new RelayError('UNEXPECTED_FRAME', 'relay id has the wrong length'));
           }
-          const signed = authMessage(relayId, frame.nonce, identity.publicKey);
+          const signed = authMessage(
+            relayId,
+            frame.nonce,
+            identity.publicKey,
+            ourCapabilities,
+            relayCapabilities,
+          );
           ws.send(
             encodeFrame({
               type: FrameType.AUTH,
@@ -155,14 +190,34 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         if (frame.type === FrameType.WELCOME && relayId) {
           cleanup();
           ws.on('error', () => {}); // errors end in 'close', which the client reports
-          resolve(new RelayClient(ws, identity.publicKey, relayId, frame.observed));
+          const negotiated = negotiateCapabilities(
+            ourCapabilities,
+            relayCapabilities,
+            KNOWN_RELAY_CAPABILITIES,
+          );
+          resolve(
+            new RelayClient(
+              ws,
+              identity.publicKey,
+              relayId,
+              frame.observed,
+              relayCapabilities,
+              negotiated,
+            ),
+          );
           return;
         }
         fail(new RelayError('UNEXPECTED_FRAME', `relay sent frame type ${frame.type} during auth`));
       };
       const closing = (code: number, reason: Buffer) => {
         cleanup();
-        reject(new RelayClosedError('AUTH_REJECTED', code, reason.toString()));
+        const closed = new RelayClosedError('AUTH_REJECTED', code, reason.toString());
+        const version = relayVersionFromClose(code, reason.toString(), relayId !== undefined);
+        if (version !== undefined) {
+          reject(new RelayError('VERSION_MISMATCH', version, { cause: closed }));
+          return;
+        }
+        reject(closed);
       };
       const unexpected = (_req: unknown, res: { statusCode?: number }) => {
         fail(
@@ -338,4 +393,26 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         this.ws.close(1002, 'unexpected frame from relay');
     }
   }
+}
+
+/**
+ * The version line for a close before WELCOME that means "another protocol
+ * version" (docs/protocol.md §13), or undefined:
+ *   - 4014 VERSION_MISMATCH: a relay of a later version refused our HELLO;
+ *   - 4000 BAD_FRAME before any CHALLENGE: our HELLO is well formed, so a relay
+ *     that cannot decode it speaks an earlier version — a v1 relay refuses a
+ *     v2 HELLO exactly so (it has no version close code of its own).
+ */
+export function relayVersionFromClose(
+  code: number,
+  reason: string,
+  challenged: boolean,
+): string | undefined {
+  if (code === CloseCode.VERSION_MISMATCH) {
+    return `relay refused this node's switchback protocol v${PROTOCOL_VERSION} (4014 ${reason})`;
+  }
+  if (code === CloseCode.BAD_FRAME && !challenged) {
+    return versionMismatchLine('relay', PREVIOUS_PROTOCOL_VERSION);
+  }
+  return undefined;
 }

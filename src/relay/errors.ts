@@ -9,6 +9,7 @@ export const RelayErrorCode = {
   // Client side (src/relay/client.ts).
   CONNECT_FAILED: 'CONNECT_FAILED', //     the WebSocket did not open (refused, TLS, HTTP error)
   AUTH_REJECTED: 'AUTH_REJECTED', //       the relay closed the connection before WELCOME
+  VERSION_MISMATCH: 'VERSION_MISMATCH', // the relay speaks another protocol version (docs/protocol.md §13)
   UNEXPECTED_FRAME: 'UNEXPECTED_FRAME', // the relay sent something out of order or undecodable
   TIMEOUT: 'TIMEOUT', //                   no answer within the time allowed
   CLOSED: 'CLOSED', //                     the connection is closed

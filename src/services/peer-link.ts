@@ -19,7 +19,9 @@
 import { type Actor, createActor, type InspectionEvent, type Subscription } from 'xstate';
 import { Handshaker } from '../crypto/handshake.js';
 import type { Identity } from '../crypto/identity.js';
+import { NO_ATTEMPT } from '../crypto/rehandshake.js';
 import { Session } from '../crypto/session.js';
+import type { TimestampClock } from '../crypto/timestamp.js';
 import { errorCode } from '../errors.js';
 import {
   type ConnectionEvent,
@@ -28,8 +30,15 @@ import {
   type Transport,
 } from '../machines/connection.js';
 import type { ConnectionTimings } from '../machines/connection-timings.js';
-import { decodeFrame, encodeFrame } from '../protocol/codec.js';
-import { type Address, type Frame, FrameType, SealedKind } from '../protocol/frames.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  peekFrameType,
+  readDataSequence,
+  readSpace,
+} from '../protocol/codec.js';
+import { VersionMismatchError } from '../protocol/errors.js';
+import { type Address, type Frame, FrameType, SealedKind, Space } from '../protocol/frames.js';
 import { dialActor } from './dial-peer.js';
 import { type DirectLink, LinkCloseCode } from './direct-link.js';
 import { LinkClosedError } from './errors.js';
@@ -46,6 +55,8 @@ export interface PeerLinkOptions {
   name: string;
   peerKey: Uint8Array;
   identity: Identity;
+  /** INIT timestamps (one clock per node); default: in memory. */
+  timestampClock?: TimestampClock;
   timings: ConnectionTimings;
   quality: QualityPolicy;
   /** Jitter seed for this peer's retries. */
@@ -179,6 +190,7 @@ export class PeerLink implements PeerPorts {
   #handshakeTimer: NodeJS.Timeout | undefined;
   #handshakeAttempt = 0;
   #openFailures = 0;
+  #versionReported = false;
   readonly #services: {
     listen: ReturnType<typeof listenActor>;
     dial: ReturnType<typeof dialActor>;
@@ -196,7 +208,9 @@ export class PeerLink implements PeerPorts {
     this.timings = options.timings;
     this.quality = options.quality;
     this.stats = { relay: new PathStats(options.quality), direct: new PathStats(options.quality) };
-    this.#handshaker = new Handshaker(options.identity, options.peerKey);
+    this.#handshaker = new Handshaker(options.identity, options.peerKey, {
+      clock: options.timestampClock,
+    });
     this.#receiver = this.#newReceiver();
 
     this.#services = {
@@ -319,8 +333,9 @@ export class PeerLink implements PeerPorts {
 
   /** An end-to-end frame from the peer, through the relay. */
   onRelayFrame(bytes: Uint8Array): void {
-    const type = bytes[1];
-    if (type === FrameType.DATA) this.#onData(bytes, 'relay');
+    const type = this.#peekType(bytes);
+    if (type === undefined) return;
+    if (type === FrameType.DATA || type === FrameType.CONTROL) this.#onData(bytes, 'relay');
     else if (type === FrameType.HANDSHAKE_INIT || type === FrameType.HANDSHAKE_RESP) {
       this.#onHandshake(bytes);
     } else this.#drop('unexpectedRelayFrame');
@@ -517,7 +532,12 @@ export class PeerLink implements PeerPorts {
       // waits for it as proof that we have switched.
       if (!this.#writable(path)) continue; // a dead path gets no marker (and burns no sequence number)
       const lastSeq = Math.max(0, this.#lastSeqOn[path]);
-      const marker = session.seal({ kind: SealedKind.MIGRATE, lastSeq: BigInt(lastSeq) });
+      // Phase 1 of protocol v2: the attempt id is not wired yet (NO_ATTEMPT).
+      const marker = session.seal({
+        kind: SealedKind.MIGRATE,
+        attemptId: NO_ATTEMPT,
+        lastSeq: BigInt(lastSeq),
+      });
       this.#sendOn(path, marker);
     }
     // Leaving the direct path, on purpose or not: what it may not deliver is
@@ -596,15 +616,16 @@ export class PeerLink implements PeerPorts {
       const counters = this.counters[path];
       counters.framesSent++;
       counters.bytesSent += bytes.length;
-      // DATA header: version, type, epoch u32, counter u64 — the counter is the sequence.
-      this.#lastSeqOn[path] = readCounter(bytes);
+      // Only DATA counters are data sequence numbers (CONTROL has its own space).
+      if (readSpace(bytes) === Space.DATA) this.#lastSeqOn[path] = readDataSequence(bytes);
     }
     return sent;
   }
 
   #onDirectMessage(linkId: string, bytes: Uint8Array): void {
-    const type = bytes[1];
-    if (type === FrameType.DATA) {
+    const type = this.#peekType(bytes);
+    if (type === undefined) return;
+    if (type === FrameType.DATA || type === FrameType.CONTROL) {
       this.#onData(bytes, 'direct');
       return;
     }
@@ -643,7 +664,7 @@ export class PeerLink implements PeerPorts {
       const code = errorCode(error) ?? 'openFailed';
       this.#drop(code);
       if (
-        code === 'DECRYPT_FAILED' &&
+        (code === 'DECRYPT_FAILED' || code === 'UNKNOWN_SESSION') &&
         ++this.#openFailures >= PEER_LINK_DEFAULTS.rehandshakeAfterFailures &&
         this.#handshakeTimer === undefined
       ) {
@@ -683,11 +704,26 @@ export class PeerLink implements PeerPorts {
         }
         break;
       case SealedKind.CLOSE:
+      case SealedKind.KEEPALIVE:
         break;
     }
-    // Control messages are handled on arrival; their sequence numbers still
-    // go through the ordering so they leave no gap behind.
-    this.#receiver.push(opened.seq, CONTROL);
+    // Control messages are handled on arrival, in their own counter space:
+    // they never enter the data ordering, so data never waits for them.
+  }
+
+  /** The frame's type, or undefined (counted) when its header is refused. A
+   * peer of another protocol version is named in one line, once. */
+  #peekType(bytes: Uint8Array): FrameType | undefined {
+    try {
+      return peekFrameType(bytes);
+    } catch (error) {
+      this.#drop(errorCode(error) ?? 'badFrame');
+      if (error instanceof VersionMismatchError && !this.#versionReported) {
+        this.#versionReported = true;
+        this.#log('warn', error.line('peer'));
+      }
+      return undefined;
+    }
   }
 
   #onPong(path: PathName, id: number): void {
@@ -707,6 +743,9 @@ export class PeerLink implements PeerPorts {
     try {
       const step = this.#handshaker.receive(frame);
       if (step.reply) this.#sendHandshake(step.reply);
+      // Until SessionSlots are wired (phase 2), answering the winner's INIT
+      // drops our own pending one, as in v1.
+      if (step.keys?.role === 'responder') this.#handshaker.cancel();
       if (step.keys) {
         clearTimeout(this.#handshakeTimer);
         this.#handshakeTimer = undefined;
@@ -723,15 +762,25 @@ export class PeerLink implements PeerPorts {
         if (this.endpoint) this.#tell({ type: 'PEER_ADDRESS', address: this.endpoint });
       }
     } catch (error) {
-      this.#drop(errorCode(error) ?? 'handshakeFailed');
-      this.#log('warn', 'handshake refused', { code: errorCode(error) });
+      const code = errorCode(error) ?? 'handshakeFailed';
+      this.#drop(code);
+      // What a replaying relay causes is counted, not logged as a warning.
+      const replayed =
+        code === 'INIT_REPLAYED' || code === 'INIT_RATE_LIMITED' || code === 'INIT_TOO_SOON';
+      this.#log(replayed ? 'debug' : 'warn', 'handshake refused', { code });
     }
   }
 
   /** Send an INIT, and again on a capped backoff until a session results. */
   #startHandshake(): void {
     if (this.#closed) return;
-    this.#sendHandshake(this.#handshaker.start());
+    try {
+      this.#sendHandshake(this.#handshaker.start());
+    } catch (error) {
+      // The timestamp state file could not be saved: no INIT this time.
+      this.#drop(errorCode(error) ?? 'handshakeFailed');
+      this.#log('warn', 'cannot start a handshake', { error: String(error) });
+    }
     clearTimeout(this.#handshakeTimer);
     const delay = Math.min(
       PEER_LINK_DEFAULTS.handshakeRetryCapMs,
@@ -790,11 +839,4 @@ export function stateString(value: unknown): string {
     return key === undefined ? '' : `${key}.${stateString(inner)}`;
   }
   return '';
-}
-
-/** The counter (sequence number) of a DATA frame's header, bytes 6..14, big-endian. */
-function readCounter(b: Uint8Array): number {
-  const high = ((b[6]! << 24) | (b[7]! << 16) | (b[8]! << 8) | b[9]!) >>> 0;
-  const low = ((b[10]! << 24) | (b[11]! << 16) | (b[12]! << 8) | b[13]!) >>> 0;
-  return high * 0x1_0000_0000 + low;
 }

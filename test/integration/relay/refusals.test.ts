@@ -93,7 +93,7 @@ describe('relay refusals', () => {
   it('FORWARD after HELLO but before WELCOME → NOT_AUTHENTICATED', async () => {
     await setUp();
     const raw = await rawSocket();
-    raw.send({ type: FrameType.HELLO, key: (await generateIdentity()).publicKey });
+    raw.send({ type: FrameType.HELLO, key: (await generateIdentity()).publicKey, capabilities: 0 });
     await raw.nextFrame();
     raw.send({ type: FrameType.FORWARD, key: healthy!.a.key, payload: new Uint8Array(8) });
     await expectRefused(raw, 'NOT_AUTHENTICATED');
@@ -104,12 +104,12 @@ describe('relay refusals', () => {
     const raw = await rawSocket();
     const claimed = await generateIdentity();
     const forger = await generateIdentity();
-    raw.send({ type: FrameType.HELLO, key: claimed.publicKey });
+    raw.send({ type: FrameType.HELLO, key: claimed.publicKey, capabilities: 0 });
     const challenge = await raw.nextFrame();
     if (challenge.type !== FrameType.CHALLENGE) throw new Error('expected CHALLENGE');
     const signature = signDetached(
       forger.secretKey,
-      authMessage(challenge.relayId, challenge.nonce, claimed.publicKey),
+      authMessage(challenge.relayId, challenge.nonce, claimed.publicKey, 0, challenge.capabilities),
     );
     raw.send({ type: FrameType.AUTH, signature });
     await expectRefused(raw, 'BAD_SIGNATURE');
@@ -120,13 +120,13 @@ describe('relay refusals', () => {
     await setUp();
     const raw = await rawSocket();
     const identity = await generateIdentity();
-    raw.send({ type: FrameType.HELLO, key: identity.publicKey });
+    raw.send({ type: FrameType.HELLO, key: identity.publicKey, capabilities: 0 });
     const challenge = await raw.nextFrame();
     if (challenge.type !== FrameType.CHALLENGE) throw new Error('expected CHALLENGE');
     const otherRelay = new Uint8Array(32).fill(7);
     const signature = signDetached(
       identity.secretKey,
-      authMessage(otherRelay, challenge.nonce, identity.publicKey),
+      authMessage(otherRelay, challenge.nonce, identity.publicKey, 0, challenge.capabilities),
     );
     raw.send({ type: FrameType.AUTH, signature });
     await expectRefused(raw, 'BAD_SIGNATURE');
@@ -138,7 +138,7 @@ describe('relay refusals', () => {
     const first = await rawSocket();
     const captured = await first.authenticate(identity);
     const replay = await rawSocket();
-    replay.send({ type: FrameType.HELLO, key: identity.publicKey });
+    replay.send({ type: FrameType.HELLO, key: identity.publicKey, capabilities: 0 });
     await replay.nextFrame();
     replay.send({ type: FrameType.AUTH, signature: captured });
     await expectRefused(replay, 'AUTH_REPLAYED');
@@ -163,7 +163,7 @@ describe('relay refusals', () => {
   it('HELLO but no AUTH → AUTH_TIMEOUT', async () => {
     await setUp({ authTimeoutMs: 150 });
     const raw = await rawSocket();
-    raw.send({ type: FrameType.HELLO, key: (await generateIdentity()).publicKey });
+    raw.send({ type: FrameType.HELLO, key: (await generateIdentity()).publicKey, capabilities: 0 });
     await expectRefused(raw, 'AUTH_TIMEOUT');
   });
 

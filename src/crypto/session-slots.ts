@@ -16,15 +16,30 @@
 // waits in next for ever (until replaced): nobody else holds its keys, so no
 // frame can ever promote it.
 //
-// Why the initiator drops next: both peers may have answered each other's
-// INIT (the tie-break lost a race); the session the initiator completed is
-// the one both will promote, so a competing next would only make the two
-// sides settle on different sessions.
+// Two handshakes in a race (§8.2). Both peers may complete one handshake each
+// at about the same time (each answered the other's INIT while it was not
+// pending, or the losing side answered while pending). Both then hold the
+// same two sessions and must settle on the same one: the one initiated by the
+// smaller key (the INIT tie-break). The KEEPALIVE says which session its
+// sender holds in next, which tells a race from a restarted peer:
+//   - installInitiated keeps next only if the peer's key is the smaller and
+//     next is recent (≤ raceWindowMs): a rival that will be promoted; any
+//     other next is dropped (it lost, or it is stale: a replay's);
+//   - a KEEPALIVE under next promotes it, unless current is our own session,
+//     ours wins the tie-break, and the keepalive says the peer holds current
+//     as its next (it will come to ours): then next is marked lost;
+//   - any other frame under next promotes it, unless current is our own
+//     winning session and next is its rival (created within raceWindowMs):
+//     the frame is delivered all the same. After the window it promotes, so
+//     a peer that restarted fast and whose keepalive was lost still gets
+//     through.
+// A restarted peer holds nothing of ours, so its keepalive always promotes.
 import { performance } from 'node:perf_hooks';
 import { readSessionTag } from '../protocol/codec.js';
-import type { SealedMessage } from '../protocol/frames.js';
+import { SealedKind, type SealedMessage } from '../protocol/frames.js';
 import { SessionError } from './errors.js';
 import type { SessionKeys } from './handshake.js';
+import { compareKeys } from './identity.js';
 import { type Opened, Session, type SessionOptions } from './session.js';
 
 export const SLOT_DEFAULTS = {
@@ -32,6 +47,10 @@ export const SLOT_DEFAULTS = {
    * peer switches one relay delay later, and frames it sealed before may still
    * be queued on the slower path. As the epoch grace (session.ts). */
   previousGraceMs: 10_000,
+  /** Two sessions created this close together are rivals of one race (§8.2):
+   * longer than a handshake round trip through a loaded relay plus the
+   * keepalive, shorter than a peer restart; WireGuard's REKEY_TIMEOUT (5 s). */
+  raceWindowMs: 5_000,
 } as const;
 
 export type SlotName = 'current' | 'next' | 'previous';
@@ -48,6 +67,7 @@ export interface SessionSlotsOptions {
   /** Options of every Session these slots create. */
   session?: SessionOptions;
   previousGraceMs?: number;
+  raceWindowMs?: number;
   /** Monotonic clock in ms (tests pass a fake one). */
   now?: () => number;
 }
@@ -60,6 +80,8 @@ export interface SlotStats {
   unknownSession: number;
   /** Next sessions dropped unpromoted (replaced, or dropped by an initiated one). */
   nextDropped: number;
+  /** Frames opened under next that did not promote it: it lost a race (§8.2). */
+  promotionsRefused: number;
   previousExpired: number;
 }
 
@@ -70,20 +92,28 @@ export class SessionSlots {
     promoted: 0,
     unknownSession: 0,
     nextDropped: 0,
+    promotionsRefused: 0,
     previousExpired: 0,
   };
   #current: Session | null = null;
   #next: Session | null = null;
   #previous: Session | null = null;
   #previousExpires = 0;
+  /** When current and next were created (installed), local monotonic ms. */
+  #currentAt = 0;
+  #nextAt = 0;
+  /** Next lost a race for certain (the peer holds our current): never promote it. */
+  #nextLost = false;
   readonly #options: SessionSlotsOptions;
   readonly #now: () => number;
   readonly #graceMs: number;
+  readonly #raceWindowMs: number;
 
   constructor(options: SessionSlotsOptions = {}) {
     this.#options = options;
     this.#now = options.now ?? options.session?.now ?? (() => performance.now());
     this.#graceMs = options.previousGraceMs ?? SLOT_DEFAULTS.previousGraceMs;
+    this.#raceWindowMs = options.raceWindowMs ?? SLOT_DEFAULTS.raceWindowMs;
   }
 
   /** The session that seals; null before the first is promoted or completed. */
@@ -114,12 +144,17 @@ export class SessionSlots {
    */
   installInitiated(keys: SessionKeys): { session: Session; keepalive: Uint8Array } {
     const session = new Session(keys, this.#options.session);
-    this.#dropNext();
+    const now = this.#now();
+    // Keep next only if it is a rival the peer's (winning) INIT created.
+    const keep =
+      this.#next !== null && now - this.#nextAt <= this.#raceWindowMs && !ourInitsWin(keys);
+    if (!keep) this.#dropNext();
     this.#retire(this.#current);
     this.#current = session;
+    this.#currentAt = now;
     this.#dropSameTag(session);
     this.stats.installedInitiated++;
-    return { session, keepalive: session.sealKeepalive() };
+    return { session, keepalive: session.sealKeepalive(this.#next?.tag ?? null) };
   }
 
   /** Responder, INIT accepted (handshake step 6): the new session waits in
@@ -128,6 +163,8 @@ export class SessionSlots {
     const session = new Session(keys, this.#options.session);
     this.#dropNext();
     this.#next = session;
+    this.#nextAt = this.#now();
+    this.#nextLost = false;
     this.stats.installedResponded++;
     return session;
   }
@@ -142,8 +179,9 @@ export class SessionSlots {
     return this.#sealer().seal(message);
   }
 
+  /** A KEEPALIVE under current, naming our next session (if any). */
   sealKeepalive(): Uint8Array {
-    return this.#sealer().sealKeepalive();
+    return this.#sealer().sealKeepalive(this.#next?.tag ?? null);
   }
 
   /**
@@ -169,8 +207,9 @@ export class SessionSlots {
         failure = error;
         continue;
       }
-      const promoted = slot === 'next';
+      const promoted = slot === 'next' && this.#mayPromote(opened);
       if (promoted) this.#promote();
+      else if (slot === 'next') this.stats.promotionsRefused++;
       // Session.open made a fresh object: extend it rather than copy it.
       const result = opened as SlotOpened;
       result.slot = slot;
@@ -202,13 +241,30 @@ export class SessionSlots {
     return this.#current;
   }
 
+  // May a frame opened under next (the peer's INIT) replace current? (§8.2)
+  #mayPromote(opened: Opened): boolean {
+    if (this.#nextLost) return false;
+    const current = this.#current;
+    // Only our own session, winning the tie-break, ever holds next back.
+    if (!current || current.role !== 'initiator' || !ourInitsWin(current)) return true;
+    const { message } = opened;
+    if (message.kind === SealedKind.KEEPALIVE) {
+      if (message.nextTag !== current.tag) return true; // the peer lacks ours: it restarted
+      this.#nextLost = true; // the peer holds ours as next and will promote it
+      return false;
+    }
+    return this.#nextAt - this.#currentAt > this.#raceWindowMs;
+  }
+
   // previous ◀─ current ◀─ next
   #promote(): void {
     const next = this.#next;
     if (!next) return;
     this.#next = null;
+    this.#nextLost = false;
     this.#retire(this.#current);
     this.#current = next;
+    this.#currentAt = this.#nextAt;
     this.#dropSameTag(next);
     this.stats.promoted++;
   }
@@ -220,6 +276,7 @@ export class SessionSlots {
   }
 
   #dropNext(): void {
+    this.#nextLost = false;
     if (!this.#next) return;
     this.#next.close();
     this.#next = null;
@@ -245,3 +302,8 @@ export class SessionSlots {
 }
 
 const ORDER: readonly SlotName[] = ['current', 'next', 'previous'];
+
+/** The INIT tie-break (handshake.ts): our INITs win when our key is smaller. */
+function ourInitsWin(session: { localIdentity: Uint8Array; peerIdentity: Uint8Array }): boolean {
+  return compareKeys(session.localIdentity, session.peerIdentity) < 0;
+}

@@ -227,11 +227,10 @@ export class Session {
     return this.aead.seal(size, this.sendKeys[space]);
   }
 
-  /** A sealed KEEPALIVE: what the initiator sends at once on RESP (§8). */
-  sealKeepalive(): Uint8Array {
-    const staged = this.stage(Space.CONTROL, 1);
-    staged[DATA_HEADER_BYTES] = SealedKind.KEEPALIVE;
-    return this.aead.seal(1, this.sendKeys[Space.CONTROL]);
+  /** A sealed KEEPALIVE: what the initiator sends at once on RESP (§8),
+   * naming the session it holds in its next slot (null if none). */
+  sealKeepalive(nextTag: number | null = null): Uint8Array {
+    return this.seal({ kind: SealedKind.KEEPALIVE, nextTag });
   }
 
   // Takes the next counter of `space` (rekeying first if due) and stages the header.

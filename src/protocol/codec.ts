@@ -651,7 +651,7 @@ export function sealedSize(msg: SealedMessage): number {
     case SealedKind.CLOSE:
       return 2;
     case SealedKind.KEEPALIVE:
-      return 1;
+      return 6;
     default:
       throw new ProtocolError(
         'UNKNOWN_KIND',
@@ -684,8 +684,13 @@ export function writeSealed(msg: SealedMessage, out: Uint8Array, offset: number)
     case SealedKind.CLOSE:
       out[offset + 1] = checkUint(msg.reason, 8, 'reason');
       return;
-    case SealedKind.KEEPALIVE:
+    case SealedKind.KEEPALIVE: {
+      const view = new DataView(out.buffer, out.byteOffset + offset);
+      const has = msg.nextTag !== null;
+      view.setUint8(1, has ? 1 : 0);
+      view.setUint32(2, has ? checkUint(msg.nextTag, 32, 'nextTag') : 0);
       return;
+    }
   }
 }
 
@@ -744,9 +749,16 @@ function decodeSealedUnchecked(bytes: Uint8Array): SealedMessage {
     case SealedKind.CLOSE:
       fixed(2, 'CLOSE');
       return { kind, reason: bytes[1]! };
-    case SealedKind.KEEPALIVE:
-      fixed(1, 'KEEPALIVE');
-      return { kind };
+    case SealedKind.KEEPALIVE: {
+      const view = fixed(6, 'KEEPALIVE');
+      const flags = view.getUint8(1);
+      const tag = view.getUint32(2);
+      // One encoding only: flags 0 (no next) with tag 0, or flags 1 with the tag.
+      if (flags > 1 || (flags === 0 && tag !== 0)) {
+        throw new ProtocolError('BAD_VALUE', `KEEPALIVE flags ${flags} with next tag ${tag}`);
+      }
+      return { kind, nextTag: flags === 1 ? tag : null };
+    }
     default:
       throw new ProtocolError('UNKNOWN_KIND', `unknown sealed kind ${kind}`);
   }

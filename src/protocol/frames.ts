@@ -201,7 +201,8 @@ export const SealedKind = {
   PONG: 2, //       control  id u32 sentAt u64 (copied from the PING)
   MIGRATE: 3, //    control  attemptId(16) lastSeq u64: last DATA counter put on the path being left
   CLOSE: 4, //      control  reason u8: the sender is closing this path on purpose
-  KEEPALIVE: 5, //  control  (empty): sent by the initiator at once on RESP; promotes the session
+  KEEPALIVE: 5, //  control  flags u8 nextTag u32: sent by the initiator at once on RESP; promotes
+  //                         the session; names the sender's own next session, if any (§8.2)
 } as const;
 export type SealedKind = (typeof SealedKind)[keyof typeof SealedKind];
 
@@ -215,7 +216,11 @@ export type SealedMessage =
   | { kind: typeof SealedKind.PONG; id: number; sentAt: bigint }
   | { kind: typeof SealedKind.MIGRATE; attemptId: Uint8Array; lastSeq: bigint }
   | { kind: typeof SealedKind.CLOSE; reason: number }
-  | { kind: typeof SealedKind.KEEPALIVE };
+  | {
+      kind: typeof SealedKind.KEEPALIVE;
+      /** Tag of the session the sender holds in its next slot, null if none. */
+      nextTag: number | null;
+    };
 
 /** The space a sealed kind travels in. */
 export function spaceOfKind(kind: SealedKind): Space {

@@ -10,8 +10,12 @@ import {
 } from '../../../src/crypto/handshake.js';
 import { compareKeys, generateIdentity } from '../../../src/crypto/identity.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
-import { tai64n } from '../../../src/crypto/timestamp.js';
-import { KNOWN_CAPABILITIES } from '../../../src/protocol/capabilities.js';
+import { compareTimestamps, tai64n } from '../../../src/crypto/timestamp.js';
+import {
+  Capability,
+  capabilityNames,
+  KNOWN_CAPABILITIES,
+} from '../../../src/protocol/capabilities.js';
 import { decodeFrame, encodeFrame } from '../../../src/protocol/codec.js';
 import { FrameType, type HandshakeInit, type HandshakeResp } from '../../../src/protocol/frames.js';
 import { handshakePair } from './pair.js';
@@ -278,5 +282,92 @@ describe('Handshaker (driver with tie-break)', () => {
     expect(() => a.receive(fromMallory)).toThrow(
       expect.objectContaining({ code: 'PEER_MISMATCH' }),
     );
+  });
+});
+
+describe('Handshaker, version 2 (timestamps, capabilities)', () => {
+  it('negotiates the intersection of capabilities; unknown flags are ignored', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const future = 1 << 30; // a flag this implementation does not know
+    const a = new Handshaker(alice, bob.publicKey, {
+      capabilities: Capability.BATCHED_DATA | Capability.OFFLOAD_SUPERFRAMES | future,
+    });
+    const b = new Handshaker(bob, alice.publicKey, {
+      capabilities: Capability.BATCHED_DATA | future,
+    });
+    const atB = b.receive(viaWire(a.start()));
+    const atA = a.receive(viaWire(atB.reply!));
+    for (const keys of [atA.keys!, atB.keys!]) {
+      expect(keys.capabilities).toBe(Capability.BATCHED_DATA);
+      expect(capabilityNames(keys.capabilities)).toEqual(['BATCHED_DATA']);
+    }
+    expect(atA.keys!.peerCapabilities).toBe(Capability.BATCHED_DATA | future);
+    // A peer without the flag gets the baseline.
+    const plain = new Handshaker(bob, alice.publicKey);
+    const a2 = new Handshaker(alice, bob.publicKey, { capabilities: Capability.BATCHED_DATA });
+    expect(plain.receive(a2.start()).keys?.capabilities).toBe(0);
+  });
+
+  it('the capabilities and the timestamp are signed: changing either is BAD_SIGNATURE', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const pending = initiateHandshake(alice, bob.publicKey);
+    const moreCaps = { ...pending.init, capabilities: pending.init.capabilities | 1 };
+    expect(() => respondToHandshake(bob, alice.publicKey, moreCaps)).toThrow(
+      expect.objectContaining({ code: 'BAD_SIGNATURE' }),
+    );
+    const later = { ...pending.init, timestamp: tai64n(Date.now() + 3600_000) };
+    expect(() => respondToHandshake(bob, alice.publicKey, later)).toThrow(
+      expect.objectContaining({ code: 'BAD_SIGNATURE' }),
+    );
+    const { resp } = respondToHandshake(bob, alice.publicKey, pending.init);
+    expect(() => completeHandshake(pending, { ...resp, capabilities: 2 })).toThrow(
+      expect.objectContaining({ code: 'BAD_SIGNATURE' }),
+    );
+  });
+
+  it('refuses a replayed INIT, and one sent too soon, with their own codes', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    let now = 0;
+    const a = new Handshaker(alice, bob.publicKey);
+    const b = new Handshaker(bob, alice.publicKey, { guard: { now: () => now } });
+    const first = a.start();
+    expect(b.receive(first).keys).toBeDefined();
+    expect(b.peerTimestamp).toEqual(first.timestamp);
+    now += 10;
+    const second = a.start(); // newer timestamp, but 10 ms later
+    expect(() => b.receive(second)).toThrow(expect.objectContaining({ code: 'INIT_TOO_SOON' }));
+    now += 10_000;
+    expect(() => b.receive(first)).toThrow(expect.objectContaining({ code: 'INIT_REPLAYED' }));
+    expect(b.receive(second).keys).toBeDefined(); // it was never accepted: still newer
+    expect(() => b.receive(second)).toThrow(expect.objectContaining({ code: 'INIT_REPLAYED' }));
+  });
+
+  it('the larger key answers the winning INIT and keeps its own pending (a replay must not cancel it)', async () => {
+    let alice = await generateIdentity();
+    let bob = await generateIdentity();
+    if (compareKeys(alice.publicKey, bob.publicKey) > 0) [alice, bob] = [bob, alice];
+    const small = new Handshaker(alice, bob.publicKey);
+    const large = new Handshaker(bob, alice.publicKey);
+    const initSmall = small.start();
+    const initLarge = large.start();
+    expect(large.receive(initSmall).reply).toBeDefined();
+    expect(large.isPending).toBe(true);
+    expect(small.receive(initLarge).ignored).toBe(true);
+    // The larger side's own RESP still completes, if it ever comes.
+    const answered = new Handshaker(alice, bob.publicKey).receive(initLarge);
+    expect(large.receive(answered.reply!).keys?.role).toBe('initiator');
+  });
+
+  it('every start() uses a newer timestamp from its clock', async () => {
+    const alice = await generateIdentity();
+    const bob = await generateIdentity();
+    const a = new Handshaker(alice, bob.publicKey);
+    const stamps = Array.from({ length: 20 }, () => a.start().timestamp);
+    for (let i = 1; i < stamps.length; i++) {
+      expect(compareTimestamps(stamps[i]!, stamps[i - 1]!)).toBeGreaterThan(0);
+    }
   });
 });

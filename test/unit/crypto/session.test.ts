@@ -55,7 +55,7 @@ describe('session seal/open', () => {
       attemptId,
       lastSeq: 41n,
     });
-    expect(a.open(b.sealKeepalive()).message).toEqual({ kind: SealedKind.KEEPALIVE });
+    expect(a.open(b.sealKeepalive(7)).message).toEqual({ kind: SealedKind.KEEPALIVE, nextTag: 7 });
     expect(b.stats.opened).toBe(2);
     expect(b.stats.openedControl).toBe(1);
   });

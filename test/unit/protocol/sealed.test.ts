@@ -30,7 +30,12 @@ const vectors: Array<[string, SealedMessage, string]> = [
     `03${'a1'.repeat(16)}0000000000000102`,
   ],
   ['CLOSE', { kind: SealedKind.CLOSE, reason: 9 }, '0409'],
-  ['KEEPALIVE', { kind: SealedKind.KEEPALIVE }, '05'],
+  ['KEEPALIVE', { kind: SealedKind.KEEPALIVE, nextTag: null }, '05' + '00' + '00000000'],
+  [
+    'KEEPALIVE naming a next session',
+    { kind: SealedKind.KEEPALIVE, nextTag: 0x01020304 },
+    '05' + '01' + '01020304',
+  ],
 ];
 
 describe('sealed messages', () => {
@@ -47,7 +52,10 @@ describe('sealed messages', () => {
     ['07', 'UNKNOWN_KIND'],
     ['0101020304', 'TRUNCATED'],
     ['0409ff', 'TRAILING_BYTES'],
-    ['0500', 'TRAILING_BYTES'],
+    ['0500', 'TRUNCATED'],
+    ['050000000000ff', 'TRAILING_BYTES'],
+    ['050000000001', 'BAD_VALUE'], // no next, yet a tag: two encodings of one message
+    ['050201020304', 'BAD_VALUE'],
     ['030000000000000102', 'TRUNCATED'], // a v1 MIGRATE: no attempt id
     [`03${'00'.repeat(16)}000000000000010200`, 'TRAILING_BYTES'],
   ])('%s → %s', (text, code) => {
@@ -62,7 +70,7 @@ describe('sealed messages', () => {
     expect(() => decodeSealed(unhex('00aa'), Space.CONTROL)).toThrow(
       expect.objectContaining({ code: 'UNKNOWN_KIND' }),
     );
-    expect(() => decodeSealed(unhex('05'), Space.DATA)).toThrow(
+    expect(() => decodeSealed(unhex('050000000000'), Space.DATA)).toThrow(
       expect.objectContaining({ code: 'UNKNOWN_KIND' }),
     );
     for (const [, msg] of vectors) {

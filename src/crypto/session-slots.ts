@@ -246,7 +246,7 @@ export class SessionSlots {
     if (this.#nextLost) return false;
     const current = this.#current;
     // Only our own session, winning the tie-break, ever holds next back.
-    if (!current || current.role !== 'initiator' || !ourInitsWin(current)) return true;
+    if (current?.role !== 'initiator' || !ourInitsWin(current)) return true;
     const { message } = opened;
     if (message.kind === SealedKind.KEEPALIVE) {
       if (message.nextTag !== current.tag) return true; // the peer lacks ours: it restarted

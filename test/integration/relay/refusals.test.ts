@@ -69,6 +69,46 @@ describe('relay refusals', () => {
     await expectRefused(raw, 'BAD_FRAME');
   });
 
+  it("a v1 node's HELLO → VERSION_MISMATCH, whose reason names the relay's version", async () => {
+    await setUp();
+    const raw = await rawSocket();
+    // Exactly what a version 1 node sends first: 01 01 key(32).
+    raw.sendBytes(new Uint8Array([1, FrameType.HELLO, ...(await generateIdentity()).publicKey]));
+    await expectRefused(raw, 'VERSION_MISMATCH');
+    expect(CLOSE_INFO.VERSION_MISMATCH.reason).toBe(
+      'relay speaks switchback protocol v2; upgrade the node',
+    );
+    expect(CloseCode.VERSION_MISMATCH).toBe(4014);
+  });
+
+  it('a frame of a later version → VERSION_MISMATCH', async () => {
+    await setUp();
+    const raw = await rawSocket();
+    raw.sendBytes(new Uint8Array([3, FrameType.HELLO, ...new Uint8Array(36)]));
+    await expectRefused(raw, 'VERSION_MISMATCH');
+  });
+
+  it('an AUTH over other capabilities than were announced → BAD_SIGNATURE', async () => {
+    await setUp();
+    const raw = await rawSocket();
+    const identity = await generateIdentity();
+    raw.send({ type: FrameType.HELLO, key: identity.publicKey, capabilities: 0 });
+    const challenge = await raw.nextFrame();
+    if (challenge.type !== FrameType.CHALLENGE) throw new Error('expected CHALLENGE');
+    const signature = signDetached(
+      identity.secretKey,
+      authMessage(
+        challenge.relayId,
+        challenge.nonce,
+        identity.publicKey,
+        1,
+        challenge.capabilities,
+      ),
+    );
+    raw.send({ type: FrameType.AUTH, signature });
+    await expectRefused(raw, 'BAD_SIGNATURE');
+  });
+
   it('an oversized frame → FRAME_TOO_LARGE', async () => {
     await setUp({ maxFrameBytes: 4096 });
     const raw = await rawSocket();

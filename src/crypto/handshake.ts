@@ -23,7 +23,7 @@
 //         k_I→R = KDF(prk, 1), k_R→I = KDF(prk, 2), proofKey = KDF(prk, 3)
 //           (crypto_kdf_derive_from_key, context "sbsessn2")
 //         sessionId = BLAKE2b-128(LABEL_SESSION_ID | h)
-//         tag       = BLAKE2b-32(LABEL_SESSION_TAG | h) as u32
+//         tag       = first 4 bytes, as u32, of BLAKE2b-128(LABEL_SESSION_TAG | h)
 //         capabilities = capsI ∩ capsR ∩ known (src/protocol/capabilities.ts)
 //   Simultaneous INITs: the INIT from the numerically smaller identity key
 //   (bytewise, unsigned) wins. The smaller side ignores the INIT it receives
@@ -313,7 +313,8 @@ function deriveKeys(
   );
   const proofKey = sodium.crypto_kdf_derive_from_key(32, KDF_ID_PROOF, KDF_CONTEXT_SESSION, prk);
   const sessionId = sodium.crypto_generichash(16, concat([LABEL_SESSION_ID, h]), null);
-  const tagBytes = sodium.crypto_generichash(4, concat([LABEL_SESSION_TAG, h]), null);
+  // 16 bytes (libsodium's minimum output, so any BLAKE2b library can), first 4 used.
+  const tagBytes = sodium.crypto_generichash(16, concat([LABEL_SESSION_TAG, h]), null);
   const tag = new DataView(tagBytes.buffer, tagBytes.byteOffset, 4).getUint32(0);
   sodium.memzero(dh);
   sodium.memzero(prk);

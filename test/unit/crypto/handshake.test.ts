@@ -103,7 +103,7 @@ describe('end-to-end handshake', () => {
     expect(keys.sessionId).toEqual(
       sodium.crypto_generichash(16, cat(label('switchback/v2 session-id'), h), null),
     );
-    const tag = sodium.crypto_generichash(4, cat(label('switchback/v2 session-tag'), h), null);
+    const tag = sodium.crypto_generichash(16, cat(label('switchback/v2 session-tag'), h), null);
     expect(keys.tag).toBe(new DataView(tag.buffer).getUint32(0));
     // Capabilities: the intersection of what both advertised, known flags only.
     expect(keys.capabilities).toBe(0b110 & 0b111 & KNOWN_CAPABILITIES);

@@ -1,7 +1,7 @@
 /**
  * Chart actor `rehandshake` (attemptingDirect.rehandshaking): prove, on the
  * new link itself, that the far end holds our end-to-end session — in both
- * directions — before any traffic moves (docs/protocol.md §8).
+ * directions — before any traffic moves (docs/protocol.md §11).
  *
  *   1. The dialer sends CHALLENGE(sessionId, nonceD).
  *   2. The listener answers RESPONSE(nonceL, mac_L): the dialer now knows its

@@ -157,7 +157,9 @@ function checkHeader(bytes: Uint8Array): FrameType {
   }
   if (bytes.length < 2)
     throw new ProtocolError('TRUNCATED', 'frame shorter than its 2-byte header');
-  if (bytes[0] !== PROTOCOL_VERSION) throw new VersionMismatchError(bytes[0]!);
+  if (bytes[0] !== PROTOCOL_VERSION) {
+    throw new VersionMismatchError(bytes[0]!, isFrameType(bytes[1]!));
+  }
   const type = bytes[1]!;
   if (!isFrameType(type)) {
     throw new ProtocolError(

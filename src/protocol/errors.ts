@@ -44,13 +44,17 @@ export function versionMismatchLine(
  * the frame's version byte, for the caller's one line (versionMismatchLine). */
 export class VersionMismatchError extends ProtocolError {
   readonly version: number;
+  /** Byte 1 is a frame type this version knows (a v1 HELLO is): the frame
+   * looks like another version's, not like junk. */
+  readonly typeKnown: boolean;
 
-  constructor(version: number) {
+  constructor(version: number, typeKnown = false) {
     super(
       'BAD_VERSION',
       `frame is switchback protocol v${version}, this implementation speaks v${PROTOCOL_VERSION}`,
     );
     this.version = version;
+    this.typeKnown = typeKnown;
   }
 
   /** The one line for a log or an error, naming who sent the frame. */

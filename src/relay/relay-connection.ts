@@ -12,7 +12,6 @@ import {
 import { decodeFrame, encodeFrame, writeForwardKey } from '../protocol/codec.js';
 import { VersionMismatchError } from '../protocol/errors.js';
 import { type Address, type Frame, FrameType, PeerGoneReason } from '../protocol/frames.js';
-import { isFrameType } from '../protocol/validation.js';
 import { authMessage } from './auth-message.js';
 import { CLOSE_INFO, CloseCode, type CloseKind, NoticeCode } from './close-codes.js';
 import { closeSoon } from './close-soon.js';
@@ -176,7 +175,7 @@ export class RelayConnection implements DirectoryPeer {
     try {
       frame = decodeFrame(data);
     } catch (error) {
-      if (error instanceof VersionMismatchError && isFrameType(data[1] ?? -1)) {
+      if (error instanceof VersionMismatchError && error.typeKnown) {
         // A node of another protocol version (a v1 node's HELLO: a known type
         // behind another version byte; junk stays BAD_FRAME): its own close
         // code, whose reason names our version (docs/protocol.md §13).

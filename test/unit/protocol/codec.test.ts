@@ -245,6 +245,10 @@ describe('codec refuses bad bytes with stable codes', () => {
     expect(error).toBeInstanceOf(VersionMismatchError);
     expect(error).toBeInstanceOf(ProtocolError);
     expect((error as VersionMismatchError).version).toBe(1);
+    expect((error as VersionMismatchError).typeKnown).toBe(true);
+    expect(() => decodeFrame(unhex('07ff00'))).toThrow(
+      expect.objectContaining({ code: 'BAD_VERSION', version: 7, typeKnown: false }),
+    );
     expect((error as VersionMismatchError).line('peer')).toBe(
       'peer speaks switchback protocol v1, this node speaks v2; upgrade the peer',
     );

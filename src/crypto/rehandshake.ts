@@ -17,7 +17,7 @@
 //
 // Pure step functions: frames in, frames out; the direct-link service owns
 // sockets and timeouts.
-import { Reason } from '../machines/reasons.js';
+
 import {
   type FrameOf,
   FrameType,
@@ -25,6 +25,7 @@ import {
   NONCE_BYTES,
   SESSION_ID_BYTES,
 } from '../protocol/frames.js';
+import { Reason } from '../reasons.js';
 import { RehandshakeError } from './errors.js';
 import { requireSodium } from './sodium.js';
 

@@ -28,7 +28,7 @@ export interface PeerStatus {
   path: Transport;
   /** The chart's state value as a dotted string, e.g. "usingDirect.healthy". */
   state: string;
-  /** Why the chart last changed state (src/machines/reasons.ts). */
+  /** Why the chart last changed state (src/reasons.ts). */
   reason: string;
   /** When the chart last changed state (ms since the epoch). */
   since: number;

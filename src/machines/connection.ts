@@ -1,7 +1,7 @@
 /**
  * The per-peer connection chart: which path carries this peer's frames, and
- * why. One actor runs per configured peer (src/daemon/node.ts creates them),
- * so one peer's trouble never touches another's.
+ * why. One actor runs per configured peer (src/daemon/peer-chart.ts creates
+ * them), so one peer's trouble never touches another's.
  *
  *        retryBackoff / PEER_ADDRESS / NETWORK_CHANGE / PEER_DIALLED
  *           ┌──────────────────────────────────────────────┐
@@ -15,19 +15,33 @@
  *
  * `context.transport` is the only place that says where frames go: 'relay',
  * 'direct', or 'both' (while suspect: the receiver drops duplicates by
- * sequence number). The packet pump follows it and asks nothing else.
+ * sequence number). Every assignment of it is followed by `routeFrames`,
+ * which hands it to the data plane; nothing else asks "are we direct?".
  *
  * The chart owns no sockets and no timers: every step is an invoked actor
- * named in `actors` (src/services/ implements them) and every wait is a named
- * delay read from `context.timings` (src/machines/connection-timings.ts).
- * Live links are referred to by id (`context.linkId`), never held here.
+ * named in `actors`, every effect of a transition a named action in
+ * `actions` (src/services/connection-services.ts and connection-effects.ts
+ * implement them; src/daemon/peer-chart.ts provides them), and every wait a
+ * named delay read from `context.timings` (connection-timings.ts). Live links
+ * are referred to by id (`context.linkId`), never held here.
+ *
+ * The effects, and where they run:
+ *   forgetPeerMigrated   entering listening: a marker from an earlier attempt completes nothing
+ *   markRelayTail        entering migrating: MIGRATE(last seq) is the relay's last frame
+ *   markDirectTail       leaving the direct path (usingDirect's exit, migrating's failures):
+ *                        MIGRATE on the direct link, if it still takes one
+ *   resendRecentDirect   entering suspect or fallingBack: frames only the direct path carried
+ *                        since its last proof go again via the relay
+ *   routeFrames          after every assignment of context.transport
+ *   countUpgrade         migration done
+ *   countFallback        entering fallingBack
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { errorCode } from '../errors.js';
 import type { Address } from '../protocol/frames.js';
+import { isReason, Reason } from '../reasons.js';
 import { nextBackoff } from './backoff.js';
 import type { ConnectionTimings } from './connection-timings.js';
-import { isReason, Reason } from './reasons.js';
 
 export type Transport = 'relay' | 'direct' | 'both';
 
@@ -74,7 +88,7 @@ export type ConnectionEvent =
    * more than connectTimeout would never be attempting at the same time.
    */
   | { type: 'PEER_DIALLED' }
-  /** An authenticated frame or pong arrived on the direct link. */
+  /** A pong answering one of our own pings arrived on the direct link (two-way proof). */
   | { type: 'ALIVE' }
   /** The direct path has been worse than the relay for a sustained window. */
   | { type: 'QUALITY_POOR' }
@@ -105,7 +119,7 @@ export const connectionActors = {
   ),
   /** Move traffic onto the direct link without loss or reordering. */
   migrate: fromPromise<void, { peer: string; linkId: string }>(async () => notProvided('migrate')),
-  /** Ping when idle; report ALIVE, QUALITY_POOR and DIRECT_CLOSED. */
+  /** Ping the direct link (and probe the relay); report ALIVE, QUALITY_POOR and DIRECT_CLOSED. */
   heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(() =>
     notProvided('heartbeat'),
   ),
@@ -114,6 +128,27 @@ export const connectionActors = {
     notProvided('fallback'),
   ),
 };
+
+/** What a transition's effect may read: the context after the transition's assignments. */
+export interface ConnectionEffectArgs {
+  context: ConnectionContext;
+}
+type Effect = (args: ConnectionEffectArgs) => void;
+const noEffect: Effect = () => {};
+
+/** The chart's effects by name (see the file comment). No-ops here, so the
+ * chart stays pure; the daemon provides the real ones. */
+export const connectionEffectNames = [
+  'routeFrames',
+  'markRelayTail',
+  'markDirectTail',
+  'resendRecentDirect',
+  'forgetPeerMigrated',
+  'countUpgrade',
+  'countFallback',
+] as const;
+export type ConnectionEffectName = (typeof connectionEffectNames)[number];
+export type ConnectionEffects = Record<ConnectionEffectName, Effect>;
 
 /** The reason a failed step records: the error's own code when it is a known one. */
 function failureReason(error: unknown, otherwise: Reason): Reason {
@@ -143,6 +178,13 @@ export const connectionMachine = setup({
     stableAfter: ({ context }) => context.timings.stableAfterMs,
   },
   actions: {
+    routeFrames: noEffect,
+    markRelayTail: noEffect,
+    markDirectTail: noEffect,
+    resendRecentDirect: noEffect,
+    forgetPeerMigrated: noEffect,
+    countUpgrade: noEffect,
+    countFallback: noEffect,
     drawRetryDelay: assign(({ context }) => {
       const attempt = Math.max(0, context.failures - 1);
       const step = nextBackoff(context.timings.retry, attempt, context.seed);
@@ -172,7 +214,7 @@ export const connectionMachine = setup({
   },
   states: {
     usingRelay: {
-      entry: [assign({ transport: 'relay' }), 'drawRetryDelay'],
+      entry: [assign({ transport: 'relay' }), 'routeFrames', 'drawRetryDelay'],
       always: {
         guard: 'retryRequested',
         target: 'attemptingDirect',
@@ -223,6 +265,7 @@ export const connectionMachine = setup({
       },
       states: {
         listening: {
+          entry: 'forgetPeerMigrated',
           invoke: {
             id: 'listen',
             src: 'listen',
@@ -282,26 +325,29 @@ export const connectionMachine = setup({
         migrating: {
           // New frames go direct from here; the receiver holds them until the
           // MIGRATE marker closes the relay's sequence (docs/protocol.md).
-          entry: assign({ transport: 'direct' }),
+          entry: ['markRelayTail', assign({ transport: 'direct' }), 'routeFrames'],
           invoke: {
             id: 'migrate',
             src: 'migrate',
             input: ({ context }) => ({ peer: context.peer, linkId: context.linkId! }),
             onDone: {
               target: '#connection.usingDirect',
-              actions: assign({ reason: Reason.UPGRADED }),
+              actions: [assign({ reason: Reason.UPGRADED }), 'countUpgrade'],
             },
             onError: {
               target: '#connection.fallingBack',
-              actions: assign({
-                reason: ({ event }) => failureReason(event.error, Reason.MIGRATION_FAILED),
-              }),
+              actions: [
+                assign({
+                  reason: ({ event }) => failureReason(event.error, Reason.MIGRATION_FAILED),
+                }),
+                'markDirectTail',
+              ],
             },
           },
           after: {
             migrationTimeout: {
               target: '#connection.fallingBack',
-              actions: assign({ reason: Reason.MIGRATION_TIMEOUT }),
+              actions: [assign({ reason: Reason.MIGRATION_TIMEOUT }), 'markDirectTail'],
             },
           },
         },
@@ -312,6 +358,8 @@ export const connectionMachine = setup({
       initial: 'healthy',
       // The address that prompted the retry is now in use.
       entry: assign({ retryRequested: false }),
+      // Whichever way we leave, the direct link's last frame says so.
+      exit: 'markDirectTail',
       invoke: {
         id: 'heartbeat',
         src: 'heartbeat',
@@ -334,7 +382,7 @@ export const connectionMachine = setup({
       },
       states: {
         healthy: {
-          entry: assign({ transport: 'direct' }),
+          entry: [assign({ transport: 'direct' }), 'routeFrames'],
           after: {
             suspectInterval: {
               target: 'suspect',
@@ -352,7 +400,7 @@ export const connectionMachine = setup({
         },
         suspect: {
           // Send on both paths until the direct one proves itself or dies.
-          entry: assign({ transport: 'both' }),
+          entry: [assign({ transport: 'both' }), 'routeFrames', 'resendRecentDirect'],
           after: {
             deadInterval: {
               target: '#connection.fallingBack',
@@ -368,7 +416,13 @@ export const connectionMachine = setup({
 
     fallingBack: {
       // The relay carries everything from the first instant of a fallback.
-      entry: [assign({ transport: 'relay' }), 'countFailure'],
+      entry: [
+        assign({ transport: 'relay' }),
+        'routeFrames',
+        'resendRecentDirect',
+        'countFailure',
+        'countFallback',
+      ],
       exit: 'forgetLink',
       invoke: {
         id: 'fallback',
@@ -397,7 +451,7 @@ export const connectionMachine = setup({
 
     stopped: {
       type: 'final',
-      entry: assign({ transport: 'relay' }),
+      entry: [assign({ transport: 'relay' }), 'routeFrames'],
     },
   },
 });

@@ -599,3 +599,72 @@ function decodeSealedUnchecked(bytes: Uint8Array): SealedMessage {
       throw new ProtocolError('UNKNOWN_KIND', `unknown sealed kind ${kind}`);
   }
 }
+
+// ---------------------------------------------------------------------------
+// Per-frame helpers for the data plane: the only places outside decodeFrame
+// that read or write wire headers, so services never index into frame bytes.
+
+/** The type byte of a received frame, for dispatch; -1 when there is none.
+ * Unvalidated: decodeFrame / readDataHeader check the rest, so a frame whose
+ * type looks right but is otherwise malformed still fails with its code. */
+export function frameTypeOf(bytes: Uint8Array): number {
+  return bytes.length >= 2 ? bytes[1]! : -1;
+}
+
+/** The counter (sequence number) of a DATA frame this process sealed itself:
+ * well formed by construction, so it is read without checks or allocation. */
+export function sealedCounterOf(bytes: Uint8Array): number {
+  return readU32(bytes, 6) * 0x1_0000_0000 + readU32(bytes, 10);
+}
+
+/** version, type and key of a FORWARD frame: 34 bytes, the same for every
+ * frame to (or from) one peer, so the data plane builds it once per peer. */
+export const FORWARD_HEADER_BYTES = 2 + KEY_BYTES;
+
+/** The FORWARD header for `key`, built once per peer (see encodeForward). */
+export function forwardHeader(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(FORWARD_HEADER_BYTES);
+  out[0] = PROTOCOL_VERSION;
+  out[1] = FrameType.FORWARD;
+  out.set(checkBytes(key, KEY_BYTES, 'key'), 2);
+  return out;
+}
+
+/** FORWARD(key, payload) in one allocation, from a header made by
+ * forwardHeader(key). Same bytes as encodeFrame({ type: FORWARD, … }). */
+export function encodeForward(header: Uint8Array, payload: Uint8Array): Uint8Array {
+  if (FORWARD_HEADER_BYTES + payload.length > MAX_FRAME_BYTES) {
+    throw new ProtocolError(
+      'TOO_LARGE',
+      `FORWARD of ${FORWARD_HEADER_BYTES + payload.length} bytes exceeds ${MAX_FRAME_BYTES}`,
+    );
+  }
+  const out = new Uint8Array(FORWARD_HEADER_BYTES + payload.length);
+  out.set(header, 0);
+  out.set(payload, FORWARD_HEADER_BYTES);
+  return out;
+}
+
+/** Where a FORWARD frame's key and payload lie: views into the input. */
+export interface ForwardParts {
+  key: Uint8Array;
+  payload: Uint8Array;
+}
+
+/** Reads a FORWARD frame in place into `out` (views, no copies; `out` is
+ * reused by the caller). Throws ProtocolError as decodeFrame would. */
+export function readForward(bytes: Uint8Array, out: ForwardParts): ForwardParts {
+  const type = checkHeader(bytes);
+  if (type !== FrameType.FORWARD) {
+    throw new ProtocolError(
+      'UNKNOWN_TYPE',
+      `expected a FORWARD frame, got type 0x${type.toString(16)}`,
+    );
+  }
+  if (bytes.length < FORWARD_HEADER_BYTES) {
+    throw new ProtocolError('TRUNCATED', `FORWARD frame of ${bytes.length} bytes has no key`);
+  }
+  out.key = bytes.subarray(2, FORWARD_HEADER_BYTES);
+  out.payload = bytes.subarray(FORWARD_HEADER_BYTES);
+  return out;
+}

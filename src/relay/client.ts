@@ -3,7 +3,13 @@ import WebSocket from 'ws';
 import { type Identity, signDetached } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
 import { errorCode } from '../errors.js';
-import { decodeFrame, encodeFrame } from '../protocol/codec.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  type ForwardParts,
+  frameTypeOf,
+  readForward,
+} from '../protocol/codec.js';
 import {
   type Address,
   type Frame,
@@ -47,9 +53,15 @@ export interface CloseInfo {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** Receives each FORWARD's source key and payload: views, valid during the call. */
+export type ForwardHandler = (from: Uint8Array, payload: Uint8Array) => void;
+
 export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** Resolves when the connection is closed, with the close code and reason. */
   readonly closed: Promise<CloseInfo>;
+  /** The data plane's receiver of FORWARDs (onForward); 'forward' events otherwise. */
+  #forwardHandler: ForwardHandler | undefined;
+  readonly #forward: ForwardParts = { key: new Uint8Array(0), payload: new Uint8Array(0) };
 
   private constructor(
     private readonly ws: WebSocket,
@@ -217,6 +229,21 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.sendFrame({ type: FrameType.FORWARD, key: peerKey, payload });
   }
 
+  /** 5. FORWARD already encoded by the data plane (codec encodeForward). */
+  sendForward(frame: Uint8Array): void {
+    if (!this.isOpen) throw new RelayError('CLOSED', 'relay connection is closed');
+    this.ws.send(frame);
+  }
+
+  /**
+   * Hand every FORWARD straight to `handler` instead of emitting 'forward'
+   * events: the data plane's path, with no event object per frame. One
+   * handler at a time; undefined restores the events.
+   */
+  onForward(handler: ForwardHandler | undefined): void {
+    this.#forwardHandler = handler;
+  }
+
   /** Sends already-encoded bytes as one message (tests send junk through this). */
   sendRaw(bytes: Uint8Array | string): void {
     if (!this.isOpen) throw new RelayError('CLOSED', 'relay connection is closed');
@@ -306,6 +333,18 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private received(data: Buffer, isBinary: boolean): void {
+    const handler = this.#forwardHandler;
+    if (handler !== undefined && isBinary && frameTypeOf(data) === FrameType.FORWARD) {
+      let parts: ForwardParts;
+      try {
+        parts = readForward(data, this.#forward);
+      } catch {
+        this.ws.close(1002, 'undecodable frame from relay');
+        return;
+      }
+      handler(parts.key, parts.payload);
+      return;
+    }
     let frame: Frame;
     try {
       if (!isBinary) throw new RelayError('UNEXPECTED_FRAME', 'text message');

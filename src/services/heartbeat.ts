@@ -13,7 +13,7 @@
  */
 import { fromCallback } from 'xstate';
 import type { ConnectionEvent } from '../machines/connection.js';
-import { Reason } from '../machines/reasons.js';
+import { Reason } from '../reasons.js';
 import { QualityJudge } from './path-quality.js';
 import type { PeerPorts } from './peer-ports.js';
 

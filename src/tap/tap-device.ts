@@ -11,6 +11,7 @@ import {
   MAX_MTU,
   MIN_MTU,
 } from './device.js';
+import { DeviceOutlet } from './device-outlet.js';
 import {
   type TapError,
   TapIoError,
@@ -176,8 +177,7 @@ export class TapDevice implements FrameDevice {
   readonly #native: NativeTap;
   readonly #batchMax: number;
   #reader: NativeReader | undefined;
-  #handler: FrameHandler | undefined;
-  #errorHandler: ((error: SwitchbackError) => void) | undefined;
+  readonly #outlet: DeviceOutlet;
   #closed = false;
 
   constructor(native: NativeTap, fd: number, name: string, mtu: number, batchMax: number) {
@@ -186,6 +186,7 @@ export class TapDevice implements FrameDevice {
     this.name = name;
     this.mtu = mtu;
     this.#batchMax = batchMax;
+    this.#outlet = new DeviceOutlet(name, this.stats);
   }
 
   get closed(): boolean {
@@ -194,7 +195,7 @@ export class TapDevice implements FrameDevice {
 
   onFrames(handler: FrameHandler): () => void {
     if (this.#closed) return () => {};
-    this.#handler = handler;
+    this.#outlet.handler = handler;
     // Read only while someone listens: until then the kernel queues frames
     // (txqueuelen) and drops the excess itself, as it would for a slow reader.
     if (this.#reader === undefined) {
@@ -209,17 +210,14 @@ export class TapDevice implements FrameDevice {
       );
     }
     return () => {
-      if (this.#handler !== handler) return;
-      this.#handler = undefined;
+      if (this.#outlet.handler !== handler) return;
+      this.#outlet.handler = undefined;
       this.#stopReader();
     };
   }
 
   onError(handler: (error: SwitchbackError) => void): () => void {
-    this.#errorHandler = handler;
-    return () => {
-      if (this.#errorHandler === handler) this.#errorHandler = undefined;
-    };
+    return this.#outlet.onError(handler);
   }
 
   write(frame: Uint8Array): boolean {
@@ -249,7 +247,7 @@ export class TapDevice implements FrameDevice {
       written = this.#native.writeFrames(this.fd, good);
     } catch (error) {
       this.stats.writeDrops.ioError += good.length;
-      this.#report(
+      this.#outlet.report(
         new TapIoError(this.name, isErrnoError(error) ? error.message : String(error), {
           cause: error,
         }),
@@ -265,7 +263,7 @@ export class TapDevice implements FrameDevice {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#handler = undefined;
+    this.#outlet.handler = undefined;
     this.#stopReader();
     this.#native.close(this.fd);
   }
@@ -279,7 +277,7 @@ export class TapDevice implements FrameDevice {
   #onBatch(error: unknown, bytes: Buffer | undefined, lengths: Uint32Array | undefined): void {
     if (error) {
       this.#reader = undefined; // the addon stopped it
-      this.#report(
+      this.#outlet.report(
         new TapIoError(this.name, isErrnoError(error) ? error.message : String(error), {
           cause: error,
         }),
@@ -294,31 +292,6 @@ export class TapDevice implements FrameDevice {
       frames[i] = bytes.subarray(offset, offset + length);
       offset += length;
     }
-    this.stats.framesRead += frames.length;
-    this.stats.bytesRead += offset;
-    this.stats.batchesRead++;
-    const handler = this.#handler;
-    if (handler === undefined) {
-      this.stats.readDrops += frames.length;
-      return;
-    }
-    try {
-      handler(frames);
-    } catch (handlerError) {
-      this.stats.handlerErrors++;
-      this.#report(
-        new TapIoError(this.name, `frame handler threw: ${String(handlerError)}`, {
-          cause: handlerError,
-        }),
-      );
-    }
-  }
-
-  #report(error: SwitchbackError): void {
-    try {
-      this.#errorHandler?.(error);
-    } catch {
-      // An error handler that throws must not take the reader down with it.
-    }
+    this.#outlet.deliver(frames, offset);
   }
 }

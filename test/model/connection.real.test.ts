@@ -11,8 +11,8 @@ import type { AnyMachineSnapshot } from 'xstate';
 import { walkMachine } from '../../scripts/statecharts/walk.js';
 import { connectionMachine } from '../../src/machines/connection.js';
 import type { ConnectionTimings } from '../../src/machines/connection-timings.js';
-import { Reason } from '../../src/machines/reasons.js';
 import type { Address } from '../../src/protocol/frames.js';
+import { Reason } from '../../src/reasons.js';
 import type { QualityPolicy } from '../../src/services/path-quality.js';
 import {
   coveringRuns,

@@ -6,22 +6,20 @@
 
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
 import { RelayServer } from '../../../src/relay/server.js';
+import { useLoopbackCluster } from '../../support/loopback.js';
 import { sleep, startStream } from './numbered-stream.js';
 
 describe('failover: relay reconnect while on the direct path', () => {
-  let cluster: LoopbackCluster | undefined;
+  const startCluster = useLoopbackCluster();
   let relay2: RelayServer | undefined;
   afterEach(async () => {
-    await cluster?.close();
     await relay2?.close();
-    cluster = undefined;
     relay2 = undefined;
   });
 
   it("b's relay connection is reset: both stay direct, nothing lost, relay link back", async () => {
-    cluster = await LoopbackCluster.start({ relayProxyForB: true });
+    const cluster = await startCluster({ relayProxyForB: true });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
     const before = { a: cluster.status('a'), b: cluster.status('b') };
@@ -53,7 +51,7 @@ describe('failover: relay reconnect while on the direct path', () => {
   });
 
   it('the relay server restarts on the same port: both stay direct, nothing lost', async () => {
-    cluster = await LoopbackCluster.start();
+    const cluster = await startCluster();
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
     const before = { a: cluster.status('a'), b: cluster.status('b') };

@@ -458,23 +458,11 @@ function onMessage(message) {
     case 'status':
       model.clockOffset = message.now - Date.now();
       model.status = message.status;
-      model.samples.push(sampleOf(message.status, message.now));
+      model.samples.push(message.sample);
       prune();
       render();
       break;
   }
-}
-
-function sampleOf(status, at) {
-  return {
-    at,
-    peers: status.peers.map((p) => ({
-      peer: p.name,
-      path: p.path,
-      rttMs: { relay: p.paths.relay.rttMs, direct: p.paths.direct.rttMs },
-      loss: { relay: p.paths.relay.loss, direct: p.paths.direct.loss },
-    })),
-  };
 }
 
 let attempt = 0;

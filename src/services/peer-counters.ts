@@ -1,0 +1,59 @@
+/**
+ * What one peer's data plane counts: frames and bytes per path, and frames
+ * dropped by reason. The send side, the receive side and the session write
+ * here; status, metrics and the inspector read it. Counters only grow.
+ */
+import { errorCode } from '../errors.js';
+import { decodeFrame } from '../protocol/codec.js';
+import type { Frame } from '../protocol/frames.js';
+import type { PathName } from './peer-ports.js';
+
+export interface PathCounters {
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export class PeerCounters {
+  readonly paths: Record<PathName, PathCounters> = {
+    relay: { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0 },
+    direct: { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0 },
+  };
+  /** Frames dropped, by reason code. */
+  readonly drops: Record<string, number> = {};
+  /** Completed relay → direct upgrades. */
+  upgrades = 0;
+  /** Entries into fallingBack. */
+  fallbacks = 0;
+  /** Frames sent again via the relay when the direct path turned suspect or was left. */
+  resentViaRelay = 0;
+
+  /** Counts one dropped frame under `reason`; returns false for `return counters.drop(…)`. */
+  drop(reason: string): false {
+    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+    return false;
+  }
+
+  sent(path: PathName, bytes: number): void {
+    const counters = this.paths[path];
+    counters.framesSent++;
+    counters.bytesSent += bytes;
+  }
+
+  received(path: PathName, bytes: number): void {
+    const counters = this.paths[path];
+    counters.framesReceived++;
+    counters.bytesReceived += bytes;
+  }
+}
+
+/** decodeFrame, with a malformed frame counted under its code instead of thrown. */
+export function decodeOrCount(bytes: Uint8Array, counters: PeerCounters): Frame | undefined {
+  try {
+    return decodeFrame(bytes);
+  } catch (error) {
+    counters.drop(errorCode(error) ?? 'badFrame');
+    return undefined;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * One peer's end-to-end session, and the timers that keep it alive
+ * (docs/protocol.md §5). Named as wireguard-go names its timers: for what
+ * happens when they fire.
+ *
+ *   paired, no session ─ start() ─▶ INIT via the relay ─┐
+ *      expiredRetransmitHandshake (1 s, 2 s, 4 s … 30 s) ┘ until a session results
+ *   INIT / RESP from the peer ─▶ Handshaker ─▶ a new Session ─▶ onSession
+ *   DECRYPT_FAILED × rehandshakeAfterFailures in a row ─▶ start() again
+ *
+ * Both sides send INIT once the relay pairs them; the Handshaker's tie-break
+ * keeps one. A peer that restarts sends a new INIT and we answer it with a
+ * new session. Eight frames in a row that fail to decrypt mean the two sides
+ * no longer share a session (a peer restarted unseen, or a replayed INIT made
+ * one side switch): a fresh handshake recovers it.
+ */
+import { Handshaker } from '../crypto/handshake.js';
+import type { Identity } from '../crypto/identity.js';
+import { Session } from '../crypto/session.js';
+import { errorCode } from '../errors.js';
+import { encodeFrame } from '../protocol/codec.js';
+import { type Frame, FrameType } from '../protocol/frames.js';
+import { decodeOrCount, type PeerCounters } from './peer-counters.js';
+
+export const PEER_SESSION_DEFAULTS = {
+  // Handshake retry while no INIT/RESP got through (the relay may drop one
+  // under load): 1 s, 2 s, 4 s … 30 s, like WireGuard's REKEY_TIMEOUT.
+  handshakeRetryBaseMs: 1_000,
+  handshakeRetryCapMs: 30_000,
+  // This many frames in a row that fail to decrypt start a fresh handshake.
+  rehandshakeAfterFailures: 8,
+} as const;
+
+export interface PeerSessionOptions {
+  identity: Identity;
+  peerKey: Uint8Array;
+  counters: PeerCounters;
+  /** Send a handshake frame to the peer via the relay; false when it cannot go. */
+  sendViaRelay: (bytes: Uint8Array) => boolean;
+  /** Whether the relay still pairs us with the peer (retransmitting is pointless otherwise). */
+  paired: () => boolean;
+  /** A new session replaced the old one (or the first one arrived). */
+  onSession: (session: Session) => void;
+  log?: (level: 'info' | 'warn', message: string, fields?: object) => void;
+}
+
+export class PeerSession {
+  /** When the current session was made (ms since the epoch); null before the first. */
+  lastHandshake: number | null = null;
+
+  readonly #options: PeerSessionOptions;
+  readonly #handshaker: Handshaker;
+  #current: Session | null = null;
+  #retransmitHandshake: NodeJS.Timeout | undefined;
+  #retransmits = 0;
+  #decryptFailures = 0;
+  #closed = false;
+
+  constructor(options: PeerSessionOptions) {
+    this.#options = options;
+    this.#handshaker = new Handshaker(options.identity, options.peerKey);
+  }
+
+  /** The session frames are sealed and opened with; null before the first handshake. */
+  get current(): Session | null {
+    return this.#current;
+  }
+
+  /** Send an INIT now, and again on a capped backoff until a session results. */
+  start(): void {
+    if (this.#closed) return;
+    this.#send(this.#handshaker.start());
+    clearTimeout(this.#retransmitHandshake);
+    const delay = Math.min(
+      PEER_SESSION_DEFAULTS.handshakeRetryCapMs,
+      PEER_SESSION_DEFAULTS.handshakeRetryBaseMs * 2 ** this.#retransmits++,
+    );
+    this.#retransmitHandshake = setTimeout(() => this.#expiredRetransmitHandshake(), delay);
+  }
+
+  /** An INIT or RESP from the peer, as the relay delivered it. */
+  receive(bytes: Uint8Array): void {
+    const frame = decodeOrCount(bytes, this.#options.counters);
+    if (!frame) return;
+    if (frame.type !== FrameType.HANDSHAKE_INIT && frame.type !== FrameType.HANDSHAKE_RESP) {
+      this.#options.counters.drop('unexpectedRelayFrame');
+      return;
+    }
+    try {
+      const step = this.#handshaker.receive(frame);
+      if (step.reply) this.#send(step.reply);
+      if (!step.keys) return;
+      clearTimeout(this.#retransmitHandshake);
+      this.#retransmitHandshake = undefined;
+      this.#retransmits = 0;
+      this.#decryptFailures = 0;
+      this.#current?.close();
+      this.#current = new Session(step.keys);
+      this.lastHandshake = Date.now();
+      this.#options.log?.('info', 'session established', { role: step.keys.role });
+      this.#options.onSession(this.#current);
+    } catch (error) {
+      this.#options.counters.drop(errorCode(error) ?? 'handshakeFailed');
+      this.#options.log?.('warn', 'handshake refused', { code: errorCode(error) });
+    }
+  }
+
+  /** A frame opened under the current session: the sides share it. */
+  opened(): void {
+    this.#decryptFailures = 0;
+  }
+
+  /** A frame failed to authenticate under the current session. */
+  decryptFailed(): void {
+    if (
+      ++this.#decryptFailures >= PEER_SESSION_DEFAULTS.rehandshakeAfterFailures &&
+      this.#retransmitHandshake === undefined
+    ) {
+      this.#options.log?.('warn', 'frames keep failing to decrypt: starting a new handshake');
+      this.start();
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#retransmitHandshake);
+    this.#retransmitHandshake = undefined;
+    this.#handshaker.cancel();
+    this.#current?.close();
+  }
+
+  /** No session resulted from the last INIT in time: send another while still paired. */
+  #expiredRetransmitHandshake(): void {
+    this.#retransmitHandshake = undefined;
+    if (this.#options.paired() && this.#handshaker.isPending) this.start();
+  }
+
+  #send(frame: Frame): void {
+    if (!this.#options.sendViaRelay(encodeFrame(frame))) {
+      this.#options.counters.drop('relayUnavailable');
+    }
+  }
+}

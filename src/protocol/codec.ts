@@ -161,6 +161,17 @@ function checkHeader(bytes: Uint8Array): FrameType {
   return type;
 }
 
+/** checkHeader, and the frame must be of `type` (the in-place readers). */
+function expectType(bytes: Uint8Array, type: FrameType, name: string): void {
+  const actual = checkHeader(bytes);
+  if (actual !== type) {
+    throw new ProtocolError(
+      'UNKNOWN_TYPE',
+      `expected a ${name} frame, got type 0x${actual.toString(16)}`,
+    );
+  }
+}
+
 function decodeUnchecked(bytes: Uint8Array): Frame {
   const type = checkHeader(bytes);
   const r = new Reader(bytes);
@@ -472,13 +483,7 @@ export interface DataHeader {
  * epoch and counter. The ciphertext is bytes.subarray(DATA_HEADER_BYTES).
  * Throws ProtocolError (same codes as decodeFrame). */
 export function readDataHeader(bytes: Uint8Array, out: DataHeader): DataHeader {
-  const type = checkHeader(bytes);
-  if (type !== FrameType.DATA) {
-    throw new ProtocolError(
-      'UNKNOWN_TYPE',
-      `expected a DATA frame, got type 0x${type.toString(16)}`,
-    );
-  }
+  expectType(bytes, FrameType.DATA, 'DATA');
   if (bytes.length < DATA_HEADER_BYTES + MIN_CIPHERTEXT_BYTES) {
     throw new ProtocolError('TRUNCATED', `DATA frame of ${bytes.length} bytes is too short`);
   }
@@ -654,13 +659,7 @@ export interface ForwardParts {
 /** Reads a FORWARD frame in place into `out` (views, no copies; `out` is
  * reused by the caller). Throws ProtocolError as decodeFrame would. */
 export function readForward(bytes: Uint8Array, out: ForwardParts): ForwardParts {
-  const type = checkHeader(bytes);
-  if (type !== FrameType.FORWARD) {
-    throw new ProtocolError(
-      'UNKNOWN_TYPE',
-      `expected a FORWARD frame, got type 0x${type.toString(16)}`,
-    );
-  }
+  expectType(bytes, FrameType.FORWARD, 'FORWARD');
   if (bytes.length < FORWARD_HEADER_BYTES) {
     throw new ProtocolError('TRUNCATED', `FORWARD frame of ${bytes.length} bytes has no key`);
   }

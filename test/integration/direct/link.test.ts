@@ -45,20 +45,25 @@ function nextLink(listener: DirectListener, peer: TestNode): Promise<DirectLink>
   });
 }
 
-/** a dials b's listener: both ends of one authenticated link. */
-async function linkedPair(dial: Partial<DialOptions> = {}) {
-  const a = await makeNode();
-  const b = await makeNode();
-  const listener = await listen(b, [a]);
-  const accepted = nextLink(listener, a);
+/** `dialer` dials a new listener of `server`'s: both ends of one authenticated link. */
+async function linkBetween(dialer: TestNode, server: TestNode, dial: Partial<DialOptions> = {}) {
+  const listener = await listen(server, [dialer]);
+  const accepted = nextLink(listener, dialer);
   const out = await dialDirect({
     host: HOST,
     port: listener.port,
-    credentials: a.credentials,
-    expectedPeer: b.key,
+    credentials: dialer.credentials,
+    expectedPeer: server.key,
     ...dial,
   });
-  return { a, b, listener, out, inn: await accepted };
+  return { listener, out, inn: await accepted };
+}
+
+/** Two new nodes, a dialling b. */
+async function linkedPair(dial: Partial<DialOptions> = {}) {
+  const a = await makeNode();
+  const b = await makeNode();
+  return { a, b, ...(await linkBetween(a, b, dial)) };
 }
 
 async function until(check: () => boolean): Promise<void> {
@@ -78,15 +83,7 @@ describe('direct link over mutual TLS 1.3', () => {
       [a, b],
       [b, a],
     ] as const) {
-      const listener = await listen(server, [dialer]);
-      const accepted = nextLink(listener, dialer);
-      const out = await dialDirect({
-        host: HOST,
-        port: listener.port,
-        credentials: dialer.credentials,
-        expectedPeer: server.key,
-      });
-      const inn = await accepted;
+      const { listener, out, inn } = await linkBetween(dialer, server);
       expect(out.initiator).toBe(true);
       expect(inn.initiator).toBe(false);
       expect(out.peerKey).toEqual(server.key);

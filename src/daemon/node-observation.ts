@@ -10,6 +10,7 @@ import type { InspectionEvent } from 'xstate';
 import { stateString } from '../machines/state-value.js';
 import type { Address } from '../protocol/frames.js';
 import type { PeerLink } from '../services/peer-link.js';
+import { RELAY_PROBE_EVERY } from '../services/relay-probe.js';
 import type { PeerConfig } from './config.js';
 import type {
   NodeObserver,
@@ -21,6 +22,9 @@ import type {
   TransitionRecord,
 } from './node-status.js';
 import type { PeerChart } from './peer-chart.js';
+
+/** A path whose last answer is older than this many relay-probe intervals shows no figures. */
+const STALE_AFTER_PROBES = 3;
 
 /** Transitions kept for /transitions and the inspector's first screen. */
 const TRANSITION_LOG_SIZE = 500;
@@ -190,12 +194,18 @@ export class NodeObservation implements NodeObserver {
   #peerStatus({ config, link, chart }: ObservedPeer): PeerStatus {
     const snapshot = chart.getSnapshot();
     const followed = this.#followedOf(config.name);
+    const now = performance.now();
+    const staleAfter = STALE_AFTER_PROBES * RELAY_PROBE_EVERY * link.timings.heartbeatIntervalMs;
     const figures = (path: 'relay' | 'direct'): PathFigures => {
       const stats = link.stats[path];
+      const agoMs = stats.lastAnsweredAt === undefined ? null : now - stats.lastAnsweredAt;
+      const stale = stats.sent > 0 && (agoMs === null || agoMs > staleAfter);
       return {
-        rttMs: stats.srttMs ?? null,
-        jitterMs: stats.srttMs === undefined ? null : stats.rttvarMs,
-        loss: stats.sent === 0 ? null : stats.loss,
+        rttMs: stale || stats.srttMs === undefined ? null : stats.srttMs,
+        jitterMs: stale || stats.srttMs === undefined ? null : stats.rttvarMs,
+        loss: stale || stats.sent === 0 ? null : stats.loss,
+        measuredAgoMs: agoMs === null ? null : Math.round(agoMs),
+        stale,
         ...link.counters.paths[path],
       };
     };
@@ -210,6 +220,12 @@ export class NodeObservation implements NodeObserver {
       transitions: followed.transitions,
       upgrades: link.counters.upgrades,
       fallbacks: link.counters.fallbacks,
+      lastFallback: link.counters.lastFallback && { ...link.counters.lastFallback },
+      failedAttempts: { ...link.counters.failedAttempts },
+      nextAttemptAt:
+        snapshot.value === 'usingRelay' && snapshot.context.peerAddress !== null
+          ? followed.since + snapshot.context.retryDelayMs
+          : null,
       endpoint: endpoint ? hostPort(endpoint.host, endpoint.port, endpoint.family) : null,
       lastHandshake: link.lastHandshake,
       paired: link.paired,

@@ -34,7 +34,8 @@
  *                        since its last proof go again via the relay
  *   routeFrames          after every assignment of context.transport
  *   countUpgrade         migration done
- *   countFallback        entering fallingBack
+ *   countFallback        a working direct path left for the relay (dead, worse, closed)
+ *   countFailedAttempt   an upgrade attempt failed (by its reason)
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { errorCode } from '../errors.js';
@@ -123,6 +124,8 @@ export const connectionActors = {
   heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(() =>
     notProvided('heartbeat'),
   ),
+  /** Keep the relay path measured (RTT, loss) for the whole life of the chart. */
+  probeRelay: fromCallback<ConnectionEvent, { peer: string }>(() => notProvided('probeRelay')),
   /** Close the direct link (if any) and confirm traffic flows via the relay. */
   fallback: fromPromise<void, { peer: string; linkId: string | null; reason: Reason }>(async () =>
     notProvided('fallback'),
@@ -146,6 +149,7 @@ export const connectionEffectNames = [
   'forgetPeerMigrated',
   'countUpgrade',
   'countFallback',
+  'countFailedAttempt',
 ] as const;
 export type ConnectionEffectName = (typeof connectionEffectNames)[number];
 export type ConnectionEffects = Record<ConnectionEffectName, Effect>;
@@ -185,6 +189,7 @@ export const connectionMachine = setup({
     forgetPeerMigrated: noEffect,
     countUpgrade: noEffect,
     countFallback: noEffect,
+    countFailedAttempt: noEffect,
     drawRetryDelay: assign(({ context }) => {
       const attempt = Math.max(0, context.failures - 1);
       const step = nextBackoff(context.timings.retry, attempt, context.seed);
@@ -209,6 +214,9 @@ export const connectionMachine = setup({
     retryRequested: input.peerAddress != null,
   }),
   initial: 'usingRelay',
+  // Whatever the state, the relay's RTT and loss stay current: status shows
+  // the path in use truthfully, and the quality judge has its yardstick.
+  invoke: { id: 'probeRelay', src: 'probeRelay', input: ({ context }) => ({ peer: context.peer }) },
   on: {
     STOP: { target: '.stopped', actions: assign({ reason: Reason.SHUTDOWN }) },
   },
@@ -273,9 +281,12 @@ export const connectionMachine = setup({
             onDone: { target: 'dialing' },
             onError: {
               target: '#connection.fallingBack',
-              actions: assign({
-                reason: ({ event }) => failureReason(event.error, Reason.LISTEN_FAILED),
-              }),
+              actions: [
+                assign({
+                  reason: ({ event }) => failureReason(event.error, Reason.LISTEN_FAILED),
+                }),
+                'countFailedAttempt',
+              ],
             },
           },
         },
@@ -290,15 +301,18 @@ export const connectionMachine = setup({
             },
             onError: {
               target: '#connection.fallingBack',
-              actions: assign({
-                reason: ({ event }) => failureReason(event.error, Reason.DIAL_REFUSED),
-              }),
+              actions: [
+                assign({
+                  reason: ({ event }) => failureReason(event.error, Reason.DIAL_REFUSED),
+                }),
+                'countFailedAttempt',
+              ],
             },
           },
           after: {
             connectTimeout: {
               target: '#connection.fallingBack',
-              actions: assign({ reason: Reason.DIAL_TIMEOUT }),
+              actions: [assign({ reason: Reason.DIAL_TIMEOUT }), 'countFailedAttempt'],
             },
           },
         },
@@ -310,15 +324,18 @@ export const connectionMachine = setup({
             onDone: { target: 'migrating' },
             onError: {
               target: '#connection.fallingBack',
-              actions: assign({
-                reason: ({ event }) => failureReason(event.error, Reason.HMAC_MISMATCH),
-              }),
+              actions: [
+                assign({
+                  reason: ({ event }) => failureReason(event.error, Reason.HMAC_MISMATCH),
+                }),
+                'countFailedAttempt',
+              ],
             },
           },
           after: {
             connectTimeout: {
               target: '#connection.fallingBack',
-              actions: assign({ reason: Reason.REHANDSHAKE_TIMEOUT }),
+              actions: [assign({ reason: Reason.REHANDSHAKE_TIMEOUT }), 'countFailedAttempt'],
             },
           },
         },
@@ -341,13 +358,18 @@ export const connectionMachine = setup({
                   reason: ({ event }) => failureReason(event.error, Reason.MIGRATION_FAILED),
                 }),
                 'markDirectTail',
+                'countFailedAttempt',
               ],
             },
           },
           after: {
             migrationTimeout: {
               target: '#connection.fallingBack',
-              actions: [assign({ reason: Reason.MIGRATION_TIMEOUT }), 'markDirectTail'],
+              actions: [
+                assign({ reason: Reason.MIGRATION_TIMEOUT }),
+                'markDirectTail',
+                'countFailedAttempt',
+              ],
             },
           },
         },
@@ -372,11 +394,11 @@ export const connectionMachine = setup({
       on: {
         QUALITY_POOR: {
           target: 'fallingBack',
-          actions: assign({ reason: Reason.QUALITY }),
+          actions: [assign({ reason: Reason.QUALITY }), 'countFallback'],
         },
         DIRECT_CLOSED: {
           target: 'fallingBack',
-          actions: assign({ reason: ({ event }) => event.reason }),
+          actions: [assign({ reason: ({ event }) => event.reason }), 'countFallback'],
         },
         PEER_ADDRESS: { actions: assign({ peerAddress: ({ event }) => event.address }) },
       },
@@ -404,7 +426,7 @@ export const connectionMachine = setup({
           after: {
             deadInterval: {
               target: '#connection.fallingBack',
-              actions: assign({ reason: Reason.HEARTBEAT_TIMEOUT }),
+              actions: [assign({ reason: Reason.HEARTBEAT_TIMEOUT }), 'countFallback'],
             },
           },
           on: {
@@ -416,13 +438,7 @@ export const connectionMachine = setup({
 
     fallingBack: {
       // The relay carries everything from the first instant of a fallback.
-      entry: [
-        assign({ transport: 'relay' }),
-        'routeFrames',
-        'resendRecentDirect',
-        'countFailure',
-        'countFallback',
-      ],
+      entry: [assign({ transport: 'relay' }), 'routeFrames', 'resendRecentDirect', 'countFailure'],
       exit: 'forgetLink',
       invoke: {
         id: 'fallback',

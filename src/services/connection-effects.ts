@@ -13,7 +13,7 @@ import type { PeerSender } from './peer-sender.js';
 export interface EffectPorts {
   readonly sender: Pick<PeerSender, 'routeVia' | 'markTail' | 'resendRecentDirect'>;
   readonly migration: Pick<PeerMigration, 'forget'>;
-  readonly counters: Pick<PeerCounters, 'upgrades' | 'fallbacks'>;
+  readonly counters: Pick<PeerCounters, 'upgraded' | 'fellBack' | 'attemptFailed'>;
 }
 
 export function connectionEffects(plane: EffectPorts): ConnectionEffects {
@@ -25,11 +25,8 @@ export function connectionEffects(plane: EffectPorts): ConnectionEffects {
       plane.sender.resendRecentDirect();
     },
     forgetPeerMigrated: () => plane.migration.forget(),
-    countUpgrade: () => {
-      plane.counters.upgrades++;
-    },
-    countFallback: () => {
-      plane.counters.fallbacks++;
-    },
+    countUpgrade: () => plane.counters.upgraded(),
+    countFallback: ({ context }) => plane.counters.fellBack(context.reason),
+    countFailedAttempt: ({ context }) => plane.counters.attemptFailed(context.reason),
   };
 }

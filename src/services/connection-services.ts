@@ -10,6 +10,7 @@ import { listenActor } from './listen.js';
 import { migrateActor } from './migrate.js';
 import type { PeerPorts } from './peer-ports.js';
 import { rehandshakeActor } from './rehandshake.js';
+import { relayProbeActor } from './relay-probe.js';
 
 export function connectionServices(ports: PeerPorts) {
   return {
@@ -19,6 +20,7 @@ export function connectionServices(ports: PeerPorts) {
     migrate: migrateActor(ports),
     heartbeat: heartbeatActor(ports),
     fallback: fallbackActor(ports),
+    probeRelay: relayProbeActor(ports),
   };
 }
 

@@ -24,8 +24,12 @@ export class PeerCounters {
   readonly drops: Record<string, number> = {};
   /** Completed relay → direct upgrades. */
   upgrades = 0;
-  /** Entries into fallingBack. */
+  /** Working direct paths left for the relay (dead, worse than the relay, closed). */
   fallbacks = 0;
+  /** Why and when the direct path was last left; null before the first fallback. */
+  lastFallback: { reason: string; at: number } | null = null;
+  /** Upgrade attempts that failed, by reason (DIAL_REFUSED, CERT_MISMATCH, …). */
+  readonly failedAttempts: Record<string, number> = {};
   /** Frames sent again via the relay when the direct path turned suspect or was left. */
   resentViaRelay = 0;
 
@@ -33,6 +37,19 @@ export class PeerCounters {
   drop(reason: string): false {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
     return false;
+  }
+
+  upgraded(): void {
+    this.upgrades++;
+  }
+
+  fellBack(reason: string, at = Date.now()): void {
+    this.fallbacks++;
+    this.lastFallback = { reason, at };
+  }
+
+  attemptFailed(reason: string): void {
+    this.failedAttempts[reason] = (this.failedAttempts[reason] ?? 0) + 1;
   }
 
   sent(path: PathName, bytes: number): void {

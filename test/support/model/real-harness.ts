@@ -209,6 +209,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
     migrate: gated('migrate', realServices.migrate!),
     fallback: gated('fallback', realServices.fallback!),
     heartbeat: heartbeat as unknown as AnyActorLogic,
+    probeRelay: realServices.probeRelay!,
   };
 
   const until = async (what: string, test: () => boolean, timeoutMs = stepTimeoutMs) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { watchLocalAddresses } from '../daemon/address-watch.js';
 import { ConfigError, loadConfig, type NodeConfig } from '../daemon/config.js';
 import { startControlServer } from '../daemon/control-server.js';
 import { attachInspector } from '../daemon/inspector/attach-inspector.js';
@@ -17,8 +17,6 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** SIGINT/SIGTERM: everything is closed within this, or we exit anyway. */
 const SHUTDOWN_BUDGET_MS = 2_000;
-/** How often our own addresses are compared, to re-probe on a network change. */
-const NETWORK_POLL_MS = 2_000;
 
 export const upCommand: Command = {
   name: 'up',
@@ -159,16 +157,11 @@ export const upCommand: Command = {
     });
     watcher.on('error', () => {});
 
-    // A changed set of local addresses means paths may have changed: re-probe now.
-    let addresses = localAddresses();
-    const poll = setInterval(() => {
-      const now = localAddresses();
-      if (now !== addresses) {
-        addresses = now;
-        logger.info('local addresses changed: re-probing paths');
-        node.networkChanged();
-      }
-    }, NETWORK_POLL_MS);
+    // Our own addresses changed: move the relay link and re-probe the paths now.
+    const stopWatching = watchLocalAddresses(() => {
+      logger.info('local addresses changed: moving the relay link, re-probing paths');
+      node.networkChanged();
+    });
 
     if (!io.signal.aborted)
       await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
@@ -176,7 +169,7 @@ export const upCommand: Command = {
     process.off('SIGHUP', onHup);
     watcher.close();
     clearTimeout(debounce);
-    clearInterval(poll);
+    stopWatching();
     await reloading;
     await shutdown();
     // Sockets still finishing their close handshakes must not hold the process.
@@ -184,11 +177,3 @@ export const upCommand: Command = {
     return 0;
   },
 };
-
-function localAddresses(): string {
-  const all: string[] = [];
-  for (const [name, entries] of Object.entries(networkInterfaces())) {
-    for (const entry of entries ?? []) if (!entry.internal) all.push(`${name}/${entry.address}`);
-  }
-  return all.sort().join(',');
-}

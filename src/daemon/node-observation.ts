@@ -10,6 +10,7 @@ import type { InspectionEvent } from 'xstate';
 import { stateString } from '../machines/state-value.js';
 import type { Address } from '../protocol/frames.js';
 import type { PeerLink } from '../services/peer-link.js';
+import type { RelayLinkHealth } from '../services/relay-link.js';
 import { RELAY_PROBE_EVERY } from '../services/relay-probe.js';
 import type { PeerConfig } from './config.js';
 import type {
@@ -42,6 +43,10 @@ export interface NodeView {
   readonly relayUrl: string;
   /** Our address as the relay sees it; null until WELCOME. */
   relayObserved(): Address | null;
+  /** The node ↔ relay link's own health, from its pings. */
+  readonly relayHealth: RelayLinkHealth;
+  /** Relay links authenticated so far (handovers included). */
+  relayConnections(): number;
   readonly listen: { host: string; port: number };
   readonly device: { name: string; kind: 'tap' | 'memory'; mtu: number };
   peers(): Iterable<ObservedPeer>;
@@ -121,10 +126,17 @@ export class NodeObservation implements NodeObserver {
       reason: this.#relay.reason,
       observed: observed ? hostPort(observed.host, observed.port, observed.family) : null,
     };
+    const health = view.relayHealth;
     return {
       publicKey: view.publicKey,
       uptime: Math.round((Date.now() - this.#startedAt) / 1000),
       relay,
+      relayLink: {
+        rttMs: health.rttMs === null ? null : Math.round(health.rttMs * 1000) / 1000,
+        lastPongAt: health.lastPongAt,
+        reconnects: Math.max(0, view.relayConnections() - 1),
+        localAddress: health.localAddress,
+      },
       listen: hostPort(view.listen.host, view.listen.port, view.listen.host.includes(':') ? 6 : 4),
       device: view.device,
       peers: [...view.peers()].map((peer) => this.#peerStatus(peer)),

@@ -71,11 +71,25 @@ export interface RelayStatus {
   observed: string | null;
 }
 
+/** The node ↔ relay connection itself, from its own pings (not the peer-to-peer
+ * relay path: that is each peer's paths.relay). */
+export interface RelayLinkStatus {
+  /** Smoothed RTT node ↔ relay in ms; null before the first pong. */
+  rttMs: number | null;
+  /** When the relay last answered a ping (ms since the epoch); null before. */
+  lastPongAt: number | null;
+  /** Times the link was re-established (after a failure, or handed over to new addresses). */
+  reconnects: number;
+  /** The address the current link goes out from, "host:port"; null while not connected. */
+  localAddress: string | null;
+}
+
 export interface NodeStatus {
   publicKey: string;
   /** Seconds since the node started. */
   uptime: number;
   relay: RelayStatus;
+  relayLink: RelayLinkStatus;
   /** The direct listener's bound address, "host:port"; null when not listening. */
   listen: string | null;
   device: { name: string; kind: 'tap' | 'memory'; mtu: number };

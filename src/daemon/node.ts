@@ -25,7 +25,7 @@ import { dialDirect, establishDirect } from '../services/dial.js';
 import { DirectListener } from '../services/direct-listener.js';
 import { PeerIndex } from '../services/peer-index.js';
 import { PeerLink } from '../services/peer-link.js';
-import { relayLinkServices } from '../services/relay-link.js';
+import { RelayLinkHealth, relayLinkServices } from '../services/relay-link.js';
 import { RelayUplink } from '../services/relay-uplink.js';
 import type { FrameDevice } from '../tap/device.js';
 import { L2Switch } from '../tap/l2-switch.js';
@@ -76,6 +76,7 @@ export class Node implements NodeObserver {
   readonly #byKey = new PeerIndex<PeerEntry>();
   readonly #l2 = new L2Switch();
   readonly #uplink = new RelayUplink();
+  readonly #relayHealth = new RelayLinkHealth();
   readonly #observation: NodeObservation;
   #closed = false;
 
@@ -100,6 +101,8 @@ export class Node implements NodeObserver {
         publicKey: encodeKey(identity.publicKey),
         relayUrl: config.relay,
         relayObserved: () => this.#uplink.client?.observed ?? null,
+        relayHealth: this.#relayHealth,
+        relayConnections: () => this.relayActor.getSnapshot().context.connections,
         get listen() {
           return { host: listener.host, port: listener.port };
         },
@@ -117,7 +120,8 @@ export class Node implements NodeObserver {
 
     const services = relayLinkServices({
       identity,
-      connectTimeoutMs: config.relayTimings.connectTimeoutMs,
+      timings: config.relayTimings,
+      health: this.#relayHealth,
       onConnected: (client) => this.#onRelayConnected(client),
       onDisconnected: (client) => this.#uplink.release(client),
     });

@@ -75,6 +75,10 @@ export interface ConnectionContext {
   seed: number;
   /** A new peer address or network change arrived mid-attempt: retry at once. */
   retryRequested: boolean;
+  /** Quick re-probes left after the direct path died (timings.reprobes); 0 when not re-probing. */
+  reprobesLeft: number;
+  /** The attempt under way is a quick re-probe: its dial gets reprobeDialTimeoutMs. */
+  reprobing: boolean;
 }
 
 export type ConnectionEvent =
@@ -154,6 +158,15 @@ export const connectionEffectNames = [
 export type ConnectionEffectName = (typeof connectionEffectNames)[number];
 export type ConnectionEffects = Record<ConnectionEffectName, Effect>;
 
+/** The reasons that mean "no answer", not "a wrong answer". */
+function isTimeout(reason: Reason): boolean {
+  return (
+    reason === Reason.DIAL_TIMEOUT ||
+    reason === Reason.REHANDSHAKE_TIMEOUT ||
+    reason === Reason.MIGRATION_TIMEOUT
+  );
+}
+
 /** The reason a failed step records: the error's own code when it is a known one. */
 function failureReason(error: unknown, otherwise: Reason): Reason {
   const code = errorCode(error);
@@ -174,6 +187,8 @@ export const connectionMachine = setup({
   delays: {
     retryBackoff: ({ context }) => context.retryDelayMs,
     connectTimeout: ({ context }) => context.timings.connectTimeoutMs,
+    dialTimeout: ({ context }) =>
+      context.reprobing ? context.timings.reprobeDialTimeoutMs : context.timings.connectTimeoutMs,
     migrationTimeout: ({ context }) => context.timings.migrationTimeoutMs,
     suspectInterval: ({ context }) => context.timings.suspectIntervalMs,
     // Measured from entering suspect, so the total silence is deadIntervalMs.
@@ -191,10 +206,23 @@ export const connectionMachine = setup({
     countFallback: noEffect,
     countFailedAttempt: noEffect,
     drawRetryDelay: assign(({ context }) => {
+      if (context.reprobesLeft > 0) return { retryDelayMs: context.timings.reprobeIntervalMs };
       const attempt = Math.max(0, context.failures - 1);
       const step = nextBackoff(context.timings.retry, attempt, context.seed);
       return { retryDelayMs: step.delayMs, seed: step.seed };
     }),
+    // The path died rather than refused: look for it again quickly.
+    startReprobing: assign(({ context }) => ({ reprobesLeft: context.timings.reprobes })),
+    // Each attempt uses up one quick probe, if any are left.
+    takeReprobe: assign(({ context }) => ({
+      reprobing: context.reprobesLeft > 0,
+      reprobesLeft: Math.max(0, context.reprobesLeft - 1),
+    })),
+    // Only silence (a timeout) keeps re-probing: a refusal or a wrong peer
+    // is an answer, and today's backoff applies.
+    keepReprobingOnTimeout: assign(({ context }) =>
+      isTimeout(context.reason) ? {} : { reprobesLeft: 0 },
+    ),
     countFailure: assign({ failures: ({ context }) => context.failures + 1 }),
     resetBackoff: assign({ failures: 0 }),
     forgetLink: assign({ linkId: null }),
@@ -212,6 +240,8 @@ export const connectionMachine = setup({
     retryDelayMs: input.timings.retry.baseMs,
     seed: input.seed >>> 0 || 1,
     retryRequested: input.peerAddress != null,
+    reprobesLeft: 0,
+    reprobing: false,
   }),
   initial: 'usingRelay',
   // Whatever the state, the relay's RTT and loss stay current: status shows
@@ -261,6 +291,7 @@ export const connectionMachine = setup({
     attemptingDirect: {
       // Traffic stays on the relay until migration: a failed upgrade never
       // disturbs the working path.
+      entry: 'takeReprobe',
       initial: 'listening',
       on: {
         PEER_ADDRESS: {
@@ -286,6 +317,7 @@ export const connectionMachine = setup({
                   reason: ({ event }) => failureReason(event.error, Reason.LISTEN_FAILED),
                 }),
                 'countFailedAttempt',
+                'keepReprobingOnTimeout',
               ],
             },
           },
@@ -306,13 +338,18 @@ export const connectionMachine = setup({
                   reason: ({ event }) => failureReason(event.error, Reason.DIAL_REFUSED),
                 }),
                 'countFailedAttempt',
+                'keepReprobingOnTimeout',
               ],
             },
           },
           after: {
-            connectTimeout: {
+            dialTimeout: {
               target: '#connection.fallingBack',
-              actions: [assign({ reason: Reason.DIAL_TIMEOUT }), 'countFailedAttempt'],
+              actions: [
+                assign({ reason: Reason.DIAL_TIMEOUT }),
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
         },
@@ -329,13 +366,18 @@ export const connectionMachine = setup({
                   reason: ({ event }) => failureReason(event.error, Reason.HMAC_MISMATCH),
                 }),
                 'countFailedAttempt',
+                'keepReprobingOnTimeout',
               ],
             },
           },
           after: {
             connectTimeout: {
               target: '#connection.fallingBack',
-              actions: [assign({ reason: Reason.REHANDSHAKE_TIMEOUT }), 'countFailedAttempt'],
+              actions: [
+                assign({ reason: Reason.REHANDSHAKE_TIMEOUT }),
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
         },
@@ -359,6 +401,7 @@ export const connectionMachine = setup({
                 }),
                 'markDirectTail',
                 'countFailedAttempt',
+                'keepReprobingOnTimeout',
               ],
             },
           },
@@ -369,6 +412,7 @@ export const connectionMachine = setup({
                 assign({ reason: Reason.MIGRATION_TIMEOUT }),
                 'markDirectTail',
                 'countFailedAttempt',
+                'keepReprobingOnTimeout',
               ],
             },
           },
@@ -378,8 +422,8 @@ export const connectionMachine = setup({
 
     usingDirect: {
       initial: 'healthy',
-      // The address that prompted the retry is now in use.
-      entry: assign({ retryRequested: false }),
+      // The address that prompted the retry is now in use; the path is found.
+      entry: assign({ retryRequested: false, reprobesLeft: 0 }),
       // Whichever way we leave, the direct link's last frame says so.
       exit: 'markDirectTail',
       invoke: {
@@ -400,7 +444,13 @@ export const connectionMachine = setup({
           target: 'fallingBack',
           actions: [assign({ reason: ({ event }) => event.reason }), 'countFallback'],
         },
-        PEER_ADDRESS: { actions: assign({ peerAddress: ({ event }) => event.address }) },
+        // The peer announced a new address (it roamed, or reconnected to the
+        // relay from elsewhere): the link to the old one may be dead, which
+        // the heartbeat will tell within suspectInterval (and the resend on
+        // suspect loses nothing meanwhile). If it does die, retry at once.
+        PEER_ADDRESS: {
+          actions: assign({ peerAddress: ({ event }) => event.address, retryRequested: true }),
+        },
       },
       states: {
         healthy: {
@@ -414,9 +464,10 @@ export const connectionMachine = setup({
           on: {
             // Proof of life renews the trust deadline.
             ALIVE: { target: 'healthy', reenter: true },
+            // Our own addresses changed: the link may be bound to one that is gone.
             NETWORK_CHANGE: {
               target: 'suspect',
-              actions: assign({ reason: Reason.NETWORK_CHANGE }),
+              actions: assign({ reason: Reason.NETWORK_CHANGE, retryRequested: true }),
             },
           },
         },
@@ -426,7 +477,11 @@ export const connectionMachine = setup({
           after: {
             deadInterval: {
               target: '#connection.fallingBack',
-              actions: [assign({ reason: Reason.HEARTBEAT_TIMEOUT }), 'countFallback'],
+              actions: [
+                assign({ reason: Reason.HEARTBEAT_TIMEOUT }),
+                'countFallback',
+                'startReprobing',
+              ],
             },
           },
           on: {

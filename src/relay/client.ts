@@ -205,6 +205,31 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return this.ws.readyState === WebSocket.OPEN;
   }
 
+  /** The local address and port this connection goes out from; null once closed. */
+  get localAddress(): string | null {
+    const socket = (
+      this.ws as unknown as { _socket?: { localAddress?: string; localPort?: number } }
+    )._socket;
+    if (!socket?.localAddress) return null;
+    const host = socket.localAddress.includes(':')
+      ? `[${socket.localAddress}]`
+      : socket.localAddress;
+    return `${host}:${socket.localPort}`;
+  }
+
+  /** A WebSocket ping carrying `payload` (≤ 125 bytes); the relay's ws answers it. False when closed. */
+  ping(payload: Uint8Array): boolean {
+    if (!this.isOpen) return false;
+    this.ws.ping(payload);
+    return true;
+  }
+
+  /** Pongs from the relay (answers to ping()). */
+  onPong(handler: (payload: Buffer) => void): () => void {
+    this.ws.on('pong', handler);
+    return () => this.ws.off('pong', handler);
+  }
+
   /** Bytes queued in this client's socket, not yet sent. */
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;

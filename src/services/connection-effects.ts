@@ -11,7 +11,10 @@ import type { PeerSender } from './peer-sender.js';
 
 /** The parts of a peer's data plane the chart's effects reach. */
 export interface EffectPorts {
-  readonly sender: Pick<PeerSender, 'routeVia' | 'markTail' | 'resendRecentDirect'>;
+  readonly sender: Pick<
+    PeerSender,
+    'routeVia' | 'markTail' | 'markRelayTail' | 'resendRecentDirect'
+  >;
   readonly migration: Pick<PeerMigration, 'forget'>;
   readonly counters: Pick<PeerCounters, 'upgraded' | 'fellBack' | 'attemptFailed'>;
 }
@@ -19,7 +22,7 @@ export interface EffectPorts {
 export function connectionEffects(plane: EffectPorts): ConnectionEffects {
   return {
     routeFrames: ({ context }) => plane.sender.routeVia(context.transport),
-    markRelayTail: () => plane.sender.markTail('relay'),
+    markRelayTail: () => plane.sender.markRelayTail(),
     markDirectTail: () => plane.sender.markTail('direct'),
     resendRecentDirect: () => {
       plane.sender.resendRecentDirect();

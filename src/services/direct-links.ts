@@ -160,6 +160,8 @@ export class DirectLinks {
   }
 
   #forget(id: string): void {
+    // A link being closed keeps delivering until its close completes: the
+    // peer's last frames on it may still be on their way (a planned fallback).
     this.#links.delete(id);
     const inbox = this.#inboxes.get(id);
     this.#inboxes.delete(id);

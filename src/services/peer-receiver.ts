@@ -5,7 +5,7 @@
  *     ETHERNET ─▶ InOrderReceiver ─▶ onFrames(batch)          (the pump)
  *     PING     ─▶ PONG on the path it came by (that path is being measured)
  *     PONG     ─▶ onPong                                      (the probes)
- *     MIGRATE  ─▶ onPeerMigrated, when it came by the relay   (the migrate step)
+ *     MIGRATE  ─▶ onPeerMigrated                              (the migrate step)
  *
  * Control messages are handled on arrival; their sequence numbers still go
  * through the ordering, so they leave no gap behind. Frames the ordering
@@ -38,7 +38,7 @@ export interface PeerReceiverOptions {
   reply: (path: PathName, message: SealedMessage) => void;
   /** A sealed PONG arrived on `path`. */
   onPong: (path: PathName, id: number) => void;
-  /** The peer's MIGRATE marker arrived on the relay: it has moved to the direct link. */
+  /** The peer's MIGRATE marker arrived: it has moved its sending to the direct link. */
   onPeerMigrated: () => void;
   /** A frame failed to authenticate under the current session. */
   onDecryptFailed: () => void;
@@ -103,7 +103,9 @@ export class PeerReceiver {
         options.onPong(path, message.id);
         break;
       case SealedKind.MIGRATE:
-        if (path === 'relay') options.onPeerMigrated();
+        // Normally on the relay, as its last frame; on the direct link when
+        // the relay was down as the peer moved (PeerSender.markRelayTail).
+        options.onPeerMigrated();
         break;
       case SealedKind.CLOSE:
         break;

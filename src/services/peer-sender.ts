@@ -19,8 +19,14 @@ import type { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import type { Transport } from '../machines/connection.js';
 import type { ConnectionTimings } from '../machines/connection-timings.js';
-import { sealedCounterOf } from '../protocol/codec.js';
-import { SealedKind, type SealedMessage } from '../protocol/frames.js';
+import { FORWARD_HEADER_BYTES, sealedCounterOf } from '../protocol/codec.js';
+import {
+  AEAD_TAG_BYTES,
+  DATA_HEADER_BYTES,
+  MAX_FRAME_BYTES,
+  SealedKind,
+  type SealedMessage,
+} from '../protocol/frames.js';
 import type { DirectLinks } from './direct-links.js';
 import type { PeerCounters } from './peer-counters.js';
 import type { PathName } from './peer-ports.js';
@@ -33,6 +39,11 @@ export const PEER_SENDER_DEFAULTS = {
   // a resent copy is never refused as stale; ~0.8 s of traffic at 5 k frames/s.
   resendRing: 4000,
 } as const;
+
+/** The largest Ethernet frame that, sealed, still fits a FORWARD on the relay
+ * (the direct path takes the same, so a frame never fits one path only). */
+export const MAX_SEALABLE_FRAME =
+  MAX_FRAME_BYTES - FORWARD_HEADER_BYTES - DATA_HEADER_BYTES - 1 - AEAD_TAG_BYTES;
 
 export interface PeerSenderOptions {
   relay: RelayPath;
@@ -81,6 +92,8 @@ export class PeerSender {
   send(frame: Uint8Array): boolean {
     const session = this.#options.session();
     if (!session) return this.#options.counters.drop('noSession');
+    // Refused before sealing, like every drop here: no sequence number burnt.
+    if (frame.length > MAX_SEALABLE_FRAME) return this.#options.counters.drop('TOO_LARGE');
     const paths = this.#pathsNow();
     if (paths === Paths.NONE) {
       return this.#options.counters.drop(this.#route === 'relay' ? 'relayUnavailable' : 'noPath');
@@ -123,6 +136,16 @@ export class PeerSender {
   markTail(path: PathName): void {
     const lastSeq = Math.max(0, this.#lastSeqOn[path]);
     this.sendControl(path, { kind: SealedKind.MIGRATE, lastSeq: BigInt(lastSeq) });
+  }
+
+  /**
+   * Entering migrating: MIGRATE as the relay's last frame. When the relay
+   * cannot take it (it is down), the new direct link carries the marker
+   * instead — the relay's tail is whatever it is — so an upgrade never
+   * needs the relay to be up.
+   */
+  markRelayTail(): void {
+    this.markTail(this.writable('relay') ? 'relay' : 'direct');
   }
 
   /**

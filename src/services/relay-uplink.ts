@@ -10,7 +10,8 @@
  * a path whose uplink has none, or whose socket has more than
  * maxBufferedBytes queued, is not writable and drops (the peer counts why).
  */
-import { encodeForward, forwardHeader } from '../protocol/codec.js';
+import { encodeForward, FORWARD_HEADER_BYTES, forwardHeader } from '../protocol/codec.js';
+import { MAX_FRAME_BYTES } from '../protocol/frames.js';
 import type { RelayClient } from '../relay/client.js';
 
 /** The relay path to one peer. */
@@ -24,6 +25,9 @@ export interface RelayPath {
 /** Bytes queued towards the relay before frames for it are dropped: the
  * direct link's cap (direct-link.ts), ~30 ms at 1 Gbit/s. */
 export const MAX_RELAY_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/** The largest end-to-end frame a FORWARD can carry; larger ones are refused, never thrown. */
+const MAX_FORWARD_PAYLOAD = MAX_FRAME_BYTES - FORWARD_HEADER_BYTES;
 
 export class RelayUplink {
   readonly #maxBuffered: number;
@@ -62,7 +66,7 @@ export class RelayUplink {
         return uplink.writable;
       },
       send(frame) {
-        if (!uplink.writable) return false;
+        if (!uplink.writable || frame.length > MAX_FORWARD_PAYLOAD) return false;
         uplink.#client!.sendForward(encodeForward(header, frame));
         return true;
       },

@@ -19,6 +19,9 @@ const timings: ConnectionTimings = {
   migrationTimeoutMs: 800,
   stableAfterMs: 250,
   retry: { baseMs: 200, capMs: 2_000, jitter: 0.2 },
+  reprobeIntervalMs: 100,
+  reprobes: 3,
+  reprobeDialTimeoutMs: 400,
 };
 
 const peerAddress = { family: 4, address: '127.0.0.1', port: 41_000 } as unknown as Address;

@@ -37,6 +37,9 @@ const base: ConnectionTimings = {
   migrationTimeoutMs: 400,
   stableAfterMs: 60_000,
   retry: { baseMs: 150, capMs: 600, jitter: 0.2 },
+  reprobeIntervalMs: 100,
+  reprobes: 3,
+  reprobeDialTimeoutMs: 400,
 };
 const worlds: Record<'long' | 'short', ConnectionTimings> = {
   long: base,

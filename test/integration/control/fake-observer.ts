@@ -81,6 +81,12 @@ export function sampleStatus(): NodeStatus {
       reason: 'STARTED',
       observed: '127.0.0.1:53422',
     },
+    relayLink: {
+      rttMs: 0.31,
+      lastPongAt: Date.now() - 400,
+      reconnects: 0,
+      localAddress: '127.0.0.1:53422',
+    },
     listen: '127.0.0.1:7443',
     device: { name: 'sb0', kind: 'memory', mtu: 1400 },
     peers: [

@@ -66,6 +66,8 @@ describe('failover: blackholed direct path', () => {
         ...fast,
         stableAfterMs: 30_000,
         retry: { baseMs: 200, capMs: 1_600, jitter: 0.2 },
+        // Two quick re-probes after the dead path, then the backoff this test watches grow.
+        reprobes: 2,
       },
     });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');

@@ -14,9 +14,10 @@ describe('peers whose retry schedules have drifted apart', () => {
     const cluster = await startCluster({
       timings: { connectTimeoutMs: 1_000 },
       nodeTimings: {
-        // a retries quickly; b would not retry for a minute on its own.
+        // a retries quickly; b would not retry for a minute on its own (its
+        // quick re-probes after the dead path are over, as after a long outage).
         a: { retry: { baseMs: 300, capMs: 300, jitter: 0 } },
-        b: { retry: { baseMs: 60_000, capMs: 60_000, jitter: 0 } },
+        b: { retry: { baseMs: 60_000, capMs: 60_000, jitter: 0 }, reprobes: 0 },
       },
     });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');

@@ -34,12 +34,15 @@ describe('failover: relay reconnect while on the direct path', () => {
       await sleep(5);
     expect(cluster.nodes.b.status().relay.state).toMatch(/^reconnecting/);
     await cluster.relayProxy!.set('both', { kind: 'pass' });
-    while (cluster.nodes.b.status().relay.state !== 'connected' && Date.now() < deadline + 10_000)
+    while (
+      cluster.nodes.b.status().relay.state !== 'connected.steady' &&
+      Date.now() < deadline + 10_000
+    )
       await sleep(20);
     await sleep(200);
     const tally = await stream.stop();
 
-    expect(cluster.nodes.b.status().relay.state).toBe('connected');
+    expect(cluster.nodes.b.status().relay.state).toBe('connected.steady');
     for (const name of ['a', 'b'] as const) {
       const now = cluster.status(name);
       expect(now.path).toBe('direct');
@@ -67,15 +70,15 @@ describe('failover: relay reconnect while on the direct path', () => {
     await relay2.start();
     const deadline = Date.now() + 15_000;
     while (
-      (cluster.nodes.a.status().relay.state !== 'connected' ||
-        cluster.nodes.b.status().relay.state !== 'connected') &&
+      (cluster.nodes.a.status().relay.state !== 'connected.steady' ||
+        cluster.nodes.b.status().relay.state !== 'connected.steady') &&
       Date.now() < deadline
     )
       await sleep(20);
     await sleep(200);
     const tally = await stream.stop();
 
-    expect(cluster.nodes.a.status().relay.state).toBe('connected');
+    expect(cluster.nodes.a.status().relay.state).toBe('connected.steady');
     for (const name of ['a', 'b'] as const) {
       const now = cluster.status(name);
       expect(now.path).toBe('direct');

@@ -256,6 +256,7 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
           reason: relayState === 'connected' ? 'WELCOME' : 'STARTED',
           observed: relayState === 'connected' ? '127.0.0.1:40000' : null,
         },
+        relayLink: { rttMs: 0.3, lastPongAt: Date.now(), reconnects: 0, localAddress: null },
         listen: '127.0.0.1:9',
         device: { name: 'sb0', kind: 'memory', mtu: 1400 },
         peers: [...runs.values()].map(peerStatus),

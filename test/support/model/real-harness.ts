@@ -12,7 +12,7 @@
  *
  *   dial error DIAL_REFUSED       both proxy fronts refuse
  *   dial error CERT_MISMATCH      a's dials go to an impostor listener (another identity)
- *   dialing connectTimeout        both directions blackholed
+ *   dialing dialTimeout           both directions blackholed
  *   rehandshake error HMAC_MISMATCH  b's proof frames are tampered (peer-charts.ts tamperedProofs)
  *   rehandshake / migrate error CLOSED  the proxy resets the new link before that step
  *   rehandshaking connectTimeout  blackhole after the dial: the proof frames vanish
@@ -239,20 +239,24 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
   // attempt through the tie-break — even a link b opened before the fault,
   // still waiting unclaimed at a's listener. In those worlds b never reaches
   // a; a (the smaller key) always dials, so every other step still works.
-  const aMustDial = path.steps.some(
-    (step) =>
-      step.event.type === 'xstate.error.actor.dial' ||
-      step.event.type === 'xstate.after.connectTimeout.connection.attemptingDirect.dialing',
+  // Only while such a step is still ahead: a later step may need b to reach
+  // a (PEER_DIALLED).
+  const dialFailures = path.steps.flatMap((step, i) =>
+    step.event.type === 'xstate.error.actor.dial' ||
+    step.event.type === 'xstate.after.dialTimeout.connection.attemptingDirect.dialing'
+      ? [i]
+      : [],
   );
+  const aMustDial = () => dialFailures.some((i) => i > stepIndex);
   const baseline = async () => {
-    if (aMustDial) await setDirect({ kind: 'refuse' }, 'bToA');
+    if (aMustDial()) await setDirect({ kind: 'refuse' }, 'bToA');
   };
   await baseline();
 
   /** Reset every fault on the direct path: the world as it is when nothing is wrong. */
   const heal = async () => {
     await setDirect(PASS, 'aToB');
-    await setDirect(aMustDial ? { kind: 'refuse' } : PASS, 'bToA');
+    await setDirect(aMustDial() ? { kind: 'refuse' } : PASS, 'bToA');
     cluster.proxy.redirect('aToB', undefined);
     proxy2.redirect('aToB', undefined);
     proofsOfB.tamper = undefined;
@@ -290,7 +294,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
       await setDirect({ kind: 'refuse' }, 'bToA'); // b cannot reach a: a's dial is all there is
     } else if (isEvent(next, 'xstate.error.actor.dial', 'DIAL_REFUSED')) {
       await setDirect({ kind: 'refuse' });
-    } else if (next?.type === 'xstate.after.connectTimeout.connection.attemptingDirect.dialing') {
+    } else if (next?.type === 'xstate.after.dialTimeout.connection.attemptingDirect.dialing') {
       await setDirect({ kind: 'blackhole' });
     } else if (isEvent(next, 'xstate.error.actor.rehandshake', 'HMAC_MISMATCH')) {
       proofsOfB.tamper = wrongMac;

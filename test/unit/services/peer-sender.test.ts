@@ -7,8 +7,10 @@ import { sodiumReady } from '../../../src/crypto/sodium.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
 import { sealedCounterOf } from '../../../src/protocol/codec.js';
 import { SealedKind, type SealedMessage } from '../../../src/protocol/frames.js';
+import type { RelayClient } from '../../../src/relay/client.js';
 import { PeerCounters } from '../../../src/services/peer-counters.js';
-import { PeerSender } from '../../../src/services/peer-sender.js';
+import { MAX_SEALABLE_FRAME, PeerSender } from '../../../src/services/peer-sender.js';
+import { RelayUplink } from '../../../src/services/relay-uplink.js';
 import { sessionPair } from '../crypto/pair.js';
 import { ethernet, FakePath, numberOf } from './fake-paths.js';
 
@@ -420,3 +422,29 @@ function fakeClock(start = 10_000) {
     },
   };
 }
+
+describe('PeerSender: a frame too large for a FORWARD', () => {
+  it('is dropped and counted before sealing, never thrown, no sequence number burnt', async () => {
+    const { a } = await sessionPair();
+    const uplink = new RelayUplink();
+    const client = { isOpen: true, bufferedAmount: 0, sendForward() {} };
+    uplink.use(client as unknown as RelayClient);
+    const counters = new PeerCounters();
+    const sender = new PeerSender({
+      relay: uplink.pathTo(new Uint8Array(32).fill(1)),
+      direct: new FakePath().asDirect(),
+      session: () => a,
+      counters,
+      timings: defaultConnectionTimings,
+    });
+    let result: boolean | undefined;
+    expect(() => {
+      result = sender.send(new Uint8Array(MAX_SEALABLE_FRAME + 1));
+    }).not.toThrow();
+    expect(result).toBe(false);
+    expect(counters.drops.TOO_LARGE).toBe(1);
+    expect(a.nextSeq).toBe(0);
+    // The largest that fits goes.
+    expect(sender.send(new Uint8Array(MAX_SEALABLE_FRAME))).toBe(true);
+  });
+});

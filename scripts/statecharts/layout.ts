@@ -16,13 +16,20 @@ import { textWidth } from './font-metrics.js';
 import type { ChartModel, ChartState, ChartTransition } from './walk.js';
 import { transitionLabel } from './walk.js';
 
+/**
+ * Text sizes in px at scale 1. Nothing is below 10 px, so the picture is
+ * legible at 100 % zoom (the inspector never draws it smaller than that).
+ */
 export const FONT = {
   title: 13,
   detail: 10.5,
   label: 10.5,
-  action: 9.5,
+  action: 10,
   lineHeight: 1.35,
 };
+
+/** The smallest text size the picture uses: the inspector's lower bound for scaling. */
+export const MIN_FONT_PX = Math.min(FONT.title, FONT.detail, FONT.label, FONT.action);
 
 const PAD = 10; // inside a box, around text
 const DETAIL_WRAP = 300; // px before a detail line wraps
@@ -66,6 +73,7 @@ export interface ChartGeometry {
 
 interface ElkLabel {
   id: string;
+  layoutOptions?: Record<string, string>;
   text: string;
   width: number;
   height: number;
@@ -366,6 +374,11 @@ export async function layoutChart(chart: ChartModel): Promise<ChartGeometry> {
         labels: [
           {
             id: `${id}_label`,
+            // On the edge, not beside it: the line runs through the label
+            // (whose background masks it), so a label can never be read as
+            // belonging to a neighbouring parallel edge, however long the
+            // route (test/model/statecharts.test.ts checks the distances).
+            layoutOptions: { 'elk.edgeLabels.inline': 'true' },
             text: lines.map((l) => l.text).join('\n'),
             width: Math.ceil(linesWidth(lines) + 6),
             height: Math.ceil(linesHeight(lines) + 2),

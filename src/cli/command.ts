@@ -114,7 +114,7 @@ function joinDashValues(command: Command, argv: string[]): string[] {
       out.push(...argv.slice(i));
       break;
     }
-    if (takesValue.has(arg) && next !== undefined && next.startsWith('-')) {
+    if (takesValue.has(arg) && next?.startsWith('-')) {
       if (/^-[\d.]/.test(next)) {
         out.push(`${arg}=${next}`);
         i++;

@@ -57,15 +57,15 @@ cleanup() {
       kill -KILL "${pid%/root}" 2>/dev/null || true
     fi
   done
-  for m in $mounted; do umount -R "$m" 2>/dev/null || umount -lR "$m" 2>/dev/null || true; done
+  if [ -n "$mounted" ]; then umount -R "$root" 2>/dev/null || umount -lR "$root" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ -d "$root" ]; then
   # A run killed before its cleanup: undo its mounts before deleting anything.
-  for m in run dev/pts dev sys proc; do umount -R "$root/$m" 2>/dev/null || true; done
-  if grep -q " $root/" /proc/mounts; then
+  umount -R "$root" 2>/dev/null || true
+  if grep -q " $root[/ ]" /proc/mounts; then
     echo "fresh-machine-check: $root still has mounts; not deleting it" >&2
     exit 1
   fi
@@ -94,11 +94,16 @@ fi
 git clone -q --branch "$branch" "$repo" "$root/root/switchback"
 commit=$(git -C "$root/root/switchback" rev-parse --short HEAD)
 
-# 4. The kernel's views a machine has: proc, sys, devices (TAP, ptys), a private /run.
-mount -t proc proc "$root/proc" && mounted="$root/proc $mounted"
-mount -t sysfs sysfs "$root/sys" && mounted="$root/sys $mounted"
-mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" && mounted="$root/dev $mounted"
-mount -t tmpfs tmpfs "$root/run" && mounted="$root/run $mounted"
+# 4. The root is a mount point of its own, private, as on a machine (`ip netns`
+#    remounts / rslave, which fails on a plain directory); then proc, sys,
+#    devices (TAP, ptys, /dev/shm for Chromium) and a private /run. Every
+#    mount sits under $root, so one `umount -R $root` undoes them all.
+mount --bind "$root" "$root" && mounted=yes
+mount --make-private "$root"
+mount -t proc proc "$root/proc"
+mount -t sysfs sysfs "$root/sys"
+mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
+mount -t tmpfs tmpfs "$root/run"
 
 # 5. The README's test line, exactly, as root, in a login-like environment.
 line=$(sed -n 's/^\(sh scripts\/setup-deps\.sh &&.*npm test\) *#.*$/\1/p' "$repo/README.md")
@@ -112,8 +117,8 @@ chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 status=$?
 set -e
 tail -40 "$log"
-summary=$(chroot "$root" /usr/local/bin/node /root/switchback/scripts/test-summary.mjs \
-  /root/switchback/reports/vitest.json) || true
+summary=$(chroot "$root" /usr/bin/env -i /usr/local/bin/node \
+  /root/switchback/scripts/test-summary.mjs /root/switchback/reports/vitest.json) || true
 echo "fresh-machine-check: $suite minbase, Node $("$root/usr/local/bin/node" --version), $branch $commit, exit $status"
 echo "$summary"
 exit "$status"

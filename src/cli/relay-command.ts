@@ -89,6 +89,9 @@ export const relayCommand: Command = {
     'frames through it (it never sees plaintext). Logs are JSON lines on stdout;',
     'the first says where it listens. SIGINT or SIGTERM closes every client with',
     'code 4011 and exits 0. See docs/relay.md for close codes and metrics.',
+    '',
+    'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 could not start (e.g. the port is',
+    'in use), 2 usage error (a bad flag or value).',
   ].join('\n'),
   options: [
     {

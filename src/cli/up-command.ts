@@ -27,6 +27,9 @@ export const upCommand: Command = {
     'its access token) on start. SIGHUP, or saving the config file, reloads the peer',
     'list without disturbing peers that did not change. Needs root (or CAP_NET_ADMIN)',
     'for the TAP device unless the config says device = "memory".',
+    '',
+    'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. the TAP device',
+    'or a listen address), 2 usage error (a bad flag, an unreadable or invalid config).',
   ].join('\n'),
   options: [
     { name: 'config', value: 'FILE', description: 'The node config (TOML). Required.' },
@@ -124,11 +127,12 @@ export const upCommand: Command = {
         },
         `node up: ${config.peers.length} peer(s), relay ${config.relay}`,
       );
-      // On a terminal, the two addresses a person wants, plainly; elsewhere
-      // (journald, a pipe) stdout stays one JSON object per line.
-      if ((io.stdout as { isTTY?: boolean }).isTTY) {
-        io.stdout.write(`control api: ${control.url}/status\n`);
-        io.stdout.write(`inspector:   ${inspectorUrl}\n`);
+      // The two addresses a person wants, in the same words everywhere: plain
+      // lines on a terminal; under journald or a pipe, where stdout stays one
+      // JSON object per line, log lines whose message is that same text.
+      for (const [text, url] of startupLines(control.url, inspectorUrl)) {
+        if ((io.stdout as { isTTY?: boolean }).isTTY) io.stdout.write(`${text}\n`);
+        else logger.info({ url }, text);
       }
     } catch (error) {
       await shutdown();
@@ -177,3 +181,12 @@ export const upCommand: Command = {
     return 0;
   },
 };
+
+/** "control api: URL/status" and "inspector:   URL?token=…", each with its URL. */
+export function startupLines(controlUrl: string, inspectorUrl: string): Array<[string, string]> {
+  const status = `${controlUrl}/status`;
+  return [
+    [`control api: ${status}`, status],
+    [`inspector:   ${inspectorUrl}`, inspectorUrl],
+  ];
+}

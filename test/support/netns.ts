@@ -18,6 +18,7 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireTools } from './required-tools.js';
 
 /** Underlay subnet; fixed because each run has its own namespaces. */
 export const UNDERLAY = { relay: '10.231.0.1', a: '10.231.0.2', b: '10.231.0.3', prefix: 24 };
@@ -64,15 +65,7 @@ export function assertNamespaceCapable(): void {
       `e2e tests need /dev/net/tun for TAP devices (${(error as NodeJS.ErrnoException).code}): modprobe tun, or pass --device /dev/net/tun to the container`,
     );
   }
-  for (const tool of ['ip', 'nft', 'ping', 'iperf3']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      throw new Error(
-        `e2e tests need "${tool}" on PATH: apt-get install iproute2 iputils-ping nftables iperf3`,
-      );
-    }
-  }
+  requireTools('e2e tests', ['ip', 'nft', 'ping', 'iperf3']);
 }
 
 /** Runs a command (not in a namespace), bounded in time; never throws on a non-zero exit. */

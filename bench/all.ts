@@ -3,10 +3,11 @@
 // machine-dependent figure stands beside a baseline measured in the same run
 // (the machine is shared and noisy: ratios travel, absolute figures do not).
 //
-//   npm run bench [-- --only crypto,aead,relay,tap,failover,tunnel --quick]
+//   npm run bench [-- --only crypto,aead,relay,tap,failover,tunnel,latency --quick]
 //
 // --quick shortens every benchmark (fewer rounds, shorter slices: for a smoke
-// run, not for figures to quote). tap and tunnel need root.
+// run, not for figures to quote). tap, tunnel and latency need root. The
+// tunnel bench builds dist/ first; latency then reuses that build.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -182,6 +183,28 @@ const BENCHES: Bench[] = [
         ]);
       return rows;
     },
+  },
+  {
+    name: 'latency',
+    file: 'bench/tunnel-latency.ts',
+    args: ['--no-build'],
+    quick: ['--count', '10'],
+    root: true,
+    limitMs: 10 * 60_000,
+    rows: (j) => [
+      [
+        'idle ping RTT via direct (tcpdump)',
+        `${j.direct.rttMs} ms`,
+        `tinc ${j.tinc.rttMs} ms`,
+        r2(j.direct.rttMs / j.tinc.rttMs),
+      ],
+      [
+        'per daemon hop (a out, b in, b out, a in)',
+        `${j.direct.aOutMs}/${j.direct.bInMs}/${j.direct.bOutMs}/${j.direct.aInMs} ms`,
+        `tinc ${j.tinc.aOutMs}/${j.tinc.bInMs}/${j.tinc.bOutMs}/${j.tinc.aInMs} ms`,
+        null,
+      ],
+    ],
   },
 ];
 

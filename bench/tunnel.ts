@@ -188,7 +188,9 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
       }
       const relay = track(await startRelay(underlay, wss ? ctx.tls : undefined));
       const nodeArgs =
-        name === 'direct' && CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
+        name === 'direct' && CPU_PROF
+          ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', CPU_PROF]
+          : [];
       const pair: NodePair = await startNodes(ctx.dir, ctx.keys, underlay, {
         scheme: wss ? 'wss' : 'ws',
         tls: wss ? ctx.tls : undefined,

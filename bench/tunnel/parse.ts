@@ -1,6 +1,6 @@
 /**
  * Parsers for what the tunnel bench reads from other programs: /proc/<pid>/stat,
- * iperf3 --json (TCP and UDP) and ping. Pure functions over text, so they are
+ * iperf3 --json (TCP and UDP), ping and tcpdump -tt. Pure functions over text, so they are
  * unit-tested on captured output (test/unit/bench/tunnel-parse.test.ts).
  */
 
@@ -148,4 +148,10 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** A `tcpdump -tt` line: its timestamp (seconds since the epoch) and the rest. */
+export function parseTcpdumpLine(line: string): { t: number; text: string } | undefined {
+  const match = /^(\d+\.\d+) (.*)$/.exec(line.trim());
+  return match ? { t: Number(match[1]), text: match[2]! } : undefined;
 }

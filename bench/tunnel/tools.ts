@@ -24,23 +24,25 @@ function present(command: string): boolean {
   }
 }
 
-export function missingPackages(): string[] {
-  return Object.entries(TOOLS)
+export function missingPackages(tools: Record<string, string> = TOOLS): string[] {
+  return Object.entries(tools)
     .filter(([command]) => !present(command))
     .map(([, pkg]) => pkg);
 }
 
-export function ensureTools(): void {
+/** `extra`: more command → package pairs a particular bench needs (e.g. tcpdump). */
+export function ensureTools(options: { extra?: Record<string, string> } = {}): void {
+  const tools = { ...TOOLS, ...options.extra };
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!root) {
     process.stderr.write(
-      'bench:tunnel needs root (network namespaces, TAP devices) and: apt-get install iproute2 nftables iputils-ping iperf3 tinc openssl\n',
+      `this bench needs root (network namespaces, TAP devices) and: apt-get install ${[...new Set(Object.values(tools))].join(' ')}\n`,
     );
     process.exit(1);
   }
-  let missing = missingPackages();
+  let missing = missingPackages(tools);
   if (missing.length === 0) return;
-  process.stderr.write(`bench:tunnel: installing ${missing.join(' ')} (apt-get) …\n`);
+  process.stderr.write(`bench: installing ${missing.join(' ')} (apt-get) …\n`);
   const install = () =>
     execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -53,9 +55,9 @@ export function ensureTools(): void {
     execFileSync('apt-get', ['update'], { stdio: 'ignore', timeout: 300_000 });
     install();
   }
-  missing = missingPackages();
+  missing = missingPackages(tools);
   if (missing.length > 0) {
-    process.stderr.write(`bench:tunnel: still missing after apt-get: ${missing.join(' ')}\n`);
+    process.stderr.write(`bench: still missing after apt-get: ${missing.join(' ')}\n`);
     process.exit(1);
   }
 }

@@ -6,6 +6,7 @@ import {
   parseIperfUdp,
   parsePingTimes,
   parseProcStat,
+  parseTcpdumpLine,
 } from '../../../bench/tunnel/parse.js';
 
 describe('parseProcStat', () => {
@@ -117,5 +118,19 @@ describe('parsePingTimes and median', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
     expect(median([])).toBeNaN();
+  });
+});
+
+describe('parseTcpdumpLine', () => {
+  it('splits the -tt timestamp from the packet text; other lines give undefined', () => {
+    expect(
+      parseTcpdumpLine(
+        '1796176340.943188 IP 10.232.0.1 > 10.232.0.2: ICMP echo request, id 7, seq 3, length 64',
+      ),
+    ).toEqual({
+      t: 1796176340.943188,
+      text: 'IP 10.232.0.1 > 10.232.0.2: ICMP echo request, id 7, seq 3, length 64',
+    });
+    expect(parseTcpdumpLine('listening on sb0, link-type EN10MB (Ethernet)')).toBeUndefined();
   });
 });

@@ -3,10 +3,10 @@
 // machine-dependent figure stands beside a baseline measured in the same run
 // (the machine is shared and noisy: ratios travel, absolute figures do not).
 //
-//   npm run bench [-- --only crypto,aead,relay,tap,failover,tunnel,latency --quick]
+//   npm run bench [-- --only crypto,aead,relay,tap,tap-offload,failover,tunnel,latency --quick]
 //
 // --quick shortens every benchmark (fewer rounds, shorter slices: for a smoke
-// run, not for figures to quote). tap, tunnel and latency need root. The
+// run, not for figures to quote). tap, tap-offload, tunnel and latency need root. The
 // tunnel bench builds dist/ first; latency then reuses that build.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -93,6 +93,22 @@ const BENCHES: Bench[] = [
         x.offered ? `offered ${x.offered}` : '—',
         x.offered ? r2(x.framesPerSec / x.offered) : null,
       ]),
+  },
+  {
+    name: 'tap-offload',
+    file: 'bench/tap-offload.ts',
+    args: [],
+    quick: ['--seconds', '2', '--rounds', '1'],
+    root: true,
+    limitMs: 10 * 60_000,
+    rows: (j) => [
+      [
+        'TAP→JS→TAP TCP, offload (super-frames)',
+        `${j.offload.mbps} Mbit/s, ${j.offload.cpuSecPerGB} CPU s/GB`,
+        `plain frames ${j.plain.mbps} Mbit/s, ${j.plain.cpuSecPerGB} s/GB`,
+        j.offloadOverPlainMbps,
+      ],
+    ],
   },
   {
     name: 'failover',

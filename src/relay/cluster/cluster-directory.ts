@@ -1,0 +1,616 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { FrameType, KEY_BYTES, PeerGoneReason } from '../../protocol/frames.js';
+import type { RelayStats } from '../metrics.js';
+import {
+  type DeliverResult,
+  type DirectoryHealth,
+  type DirectoryPeer,
+  LocalPeerDirectory,
+  type PeerDirectory,
+  type PeerId,
+  type PeerInfo,
+  type PeerLocation,
+  peerIdOf,
+  UNKNOWN,
+} from '../peer-directory.js';
+import { Backplane } from './backplane.js';
+import { addClusterMetrics, ClusterStats } from './cluster-metrics.js';
+import {
+  CLUSTER_LIMITS,
+  type ClusterOptions,
+  type ClusterTimings,
+  checkClusterOptions,
+  resolveTimings,
+} from './cluster-options.js';
+import {
+  type ClusterBody,
+  type ClusterMessage,
+  ClusterMessageType,
+  controlSubject,
+  decodeClusterMessage,
+  encodeClusterMessage,
+  forwardPrefix,
+  LOCATE_SUBJECT,
+  PRESENCE_SUBJECT,
+  WantFlag,
+} from './cluster-wire.js';
+import { type Claim, Presence, type RelayRecord } from './presence.js';
+
+// A PeerDirectory for a relay in a cluster (docs/relay.md "A relay cluster").
+// Local peers are handled exactly as on a lone relay (LocalPeerDirectory);
+// what this adds is the other relays' peers:
+//
+// 1. Presence. Every registration and unregistration here is announced on
+//    the presence subject (ADD/REMOVE, stamped); every relay heartbeats; a
+//    relay silent for presenceExpiryMs is forgotten (presence.ts).
+// 2. Pairing across relays. A CONNECT from local L naming Y, which is on
+//    relay R, becomes WANT(L→Y, L's port and observed address) to R. R holds
+//    it as a "remote want" for its local Y; the pair forms on each relay when
+//    it holds both halves, and each relay sends ESTABLISHED to its own side,
+//    with the other side's observed address and port — as on one relay.
+// 3. Forwarding. A FORWARD from L for a remote partner Y is published, as is,
+//    on R's forward subject for Y (bounded: backplane.ts); R checks the pair
+//    again and hands it to Y. Frames stay sealed end to end: no relay, here
+//    or there, can read or forge them.
+// 4. Failures. A partner's relay forgotten, or the partner registering anew
+//    anywhere, gives the local side PEER_GONE; its CONNECT is kept, so the pair
+//    forms again as soon as the partner is back, wherever it is.
+
+/** A remote peer Y that asked for local peer L: held at L's relay. */
+interface RemoteWant {
+  /** Y as ESTABLISHED describes it to L. */
+  readonly info: PeerInfo;
+  listenPort: number;
+  readonly relay: RelayRecord;
+  /** Y's registration this want belongs to. */
+  readonly stamp: number;
+  /** Both asked: frames flow. */
+  paired: boolean;
+  /** Where frames from L for Y go: Y's relay's forward subject for Y. */
+  readonly forwardSubject: string;
+}
+
+export interface ClusterDirectoryOptions extends ClusterOptions {
+  log: Logger;
+  /** The relay's counters: cluster drops are counted with the relay's own. */
+  stats: RelayStats;
+}
+
+export class ClusterDirectory implements PeerDirectory {
+  readonly name: string;
+  readonly counters = new ClusterStats();
+  readonly backplane: Backplane;
+  readonly presence: Presence;
+  private readonly local = new LocalPeerDirectory();
+  /** local id → remote id → that remote peer's want for the local one. */
+  private readonly remote = new Map<PeerId, Map<PeerId, RemoteWant>>();
+  /** remote id → local ids holding a want from it (to clean up when it goes). */
+  private readonly wantedBy = new Map<PeerId, Set<PeerId>>();
+  private remotePairs = 0;
+  private seq = 0;
+  private readonly sender: { name: string; instance: Uint8Array };
+  private readonly timings: ClusterTimings;
+  private readonly log: Logger;
+  private readonly stats: RelayStats;
+  private readonly forwardPrefixLength: number;
+  private locatesInFlight = 0;
+  private readonly lastSyncSent = new Map<string, number>();
+  private heartbeatTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
+
+  constructor(options: ClusterDirectoryOptions) {
+    checkClusterOptions(options);
+    this.name = options.name;
+    this.log = options.log;
+    this.stats = options.stats;
+    this.timings = resolveTimings(options.timings);
+    this.sender = { name: options.name, instance: new Uint8Array(randomBytes(8)) };
+    this.forwardPrefixLength = forwardPrefix(options.name).length;
+    this.presence = new Presence(
+      options.name,
+      {
+        claimed: (id, claim) => this.claimed(id, claim),
+        released: (id, claim, reason) => this.released(id, claim, reason),
+        localSuperseded: (id, by) => this.localSuperseded(id, by),
+        localWins: (id) => this.announce(id),
+        relayJoined: (relay) => {
+          this.counters.relaysJoined += 1;
+          this.log.info(`relay ${relay.name} joined the cluster`);
+        },
+        relayForgotten: (relay, cause, peers) => {
+          this.counters.forgotten(cause);
+          const why =
+            cause === 'expired'
+              ? `no heartbeat for ${this.timings.presenceExpiryMs} ms`
+              : cause === 'bye'
+                ? 'it said goodbye'
+                : 'it restarted';
+          this.log.info(`relay ${relay.name} forgotten: ${why} (${peers} peers)`);
+        },
+        requestSync: (relay) => {
+          this.counters.syncRequests += 1;
+          this.control(relay.controlSubject, { type: ClusterMessageType.SYNC_REQUEST });
+        },
+      },
+      this.timings,
+    );
+    this.backplane = new Backplane({
+      servers: options.servers,
+      name: options.name,
+      auth: options.auth,
+      ca: options.ca,
+      timings: this.timings,
+      log: options.log,
+      onUp: (first) => this.cameUp(first),
+      onDown: () => {},
+    });
+    this.backplane.subscribe(PRESENCE_SUBJECT, (_subject, data) => this.controlMessage(data));
+    this.backplane.subscribe(controlSubject(options.name), (_subject, data) =>
+      this.controlMessage(data),
+    );
+    this.backplane.subscribe(LOCATE_SUBJECT, (_subject, data, reply) =>
+      this.locateAsked(data, reply),
+    );
+    this.backplane.subscribe(`${forwardPrefix(options.name)}*`, (subject, data) =>
+      this.forwarded(subject, data),
+    );
+  }
+
+  get peerCount(): number {
+    return this.local.peerCount;
+  }
+
+  get pairCount(): number {
+    return this.local.pairCount + this.remotePairs;
+  }
+
+  /** Pairs with the other side on another relay. */
+  get remotePairCount(): number {
+    return this.remotePairs;
+  }
+
+  async start({ signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.backplane.start({ signal });
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.timings.heartbeatIntervalMs);
+    this.sweepTimer = setInterval(() => this.presence.sweep(), this.timings.sweepIntervalMs);
+  }
+
+  /** Says goodbye (the others forget our peers at once) and leaves NATS. */
+  async close(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.sweepTimer);
+    this.control(PRESENCE_SUBJECT, { type: ClusterMessageType.BYE });
+    await this.backplane.close();
+  }
+
+  health(): DirectoryHealth {
+    const { backplane, presence } = this;
+    if (!backplane.up) {
+      const since = backplane.downSince
+        ? ` since ${new Date(backplane.downSince).toISOString()}`
+        : '';
+      return {
+        ok: false,
+        detail: `cluster down${since}: ${backplane.downReason}; serving local peers only`,
+      };
+    }
+    return {
+      ok: true,
+      detail: `cluster up as ${this.name} via ${backplane.server}: ${presence.relayCount} other relays, ${presence.size} remote peers`,
+    };
+  }
+
+  addMetrics(registry: Registry): void {
+    addClusterMetrics(registry, this);
+  }
+
+  // --- PeerDirectory: local peers -------------------------------------------
+
+  register(peer: DirectoryPeer): void {
+    // A remote claim of this key is released (its partners here get REPLACED).
+    const stamp = this.presence.registerLocal(peer.id, peer.key);
+    if (this.local.lookup(peer.id)) this.dropWantsFor(peer.id);
+    this.local.register(peer);
+    this.delta({
+      type: ClusterMessageType.ADD,
+      seq: this.nextSeq(),
+      key: peer.key,
+      stamp,
+    });
+  }
+
+  unregister(peer: DirectoryPeer, reason: PeerGoneReason): void {
+    if (this.local.lookup(peer.id) !== peer) return;
+    this.local.unregister(peer, reason);
+    this.dropWantsFor(peer.id);
+    const stamp = this.presence.unregisterLocal(peer.id);
+    if (stamp === undefined) return;
+    this.delta({
+      type: ClusterMessageType.REMOVE,
+      seq: this.nextSeq(),
+      key: peer.key,
+      stamp,
+      reason,
+    });
+  }
+
+  lookup(id: PeerId): DirectoryPeer | undefined {
+    return this.local.lookup(id);
+  }
+
+  locate(id: PeerId): PeerLocation | Promise<PeerLocation> {
+    const peer = this.local.lookup(id);
+    if (peer) return { kind: 'local', peer };
+    const claim = this.presence.claimOf(id);
+    if (claim) return { kind: 'remote', relay: claim.relay.name };
+    if (!this.backplane.up || this.locatesInFlight >= CLUSTER_LIMITS.maxLocatesInFlight) {
+      return UNKNOWN;
+    }
+    return this.askCluster(id);
+  }
+
+  connect(from: DirectoryPeer, to: PeerId, listenPort: number): number {
+    const asked = this.local.connect(from, to, listenPort);
+    if (asked === 0 || this.local.lookup(to)) return asked;
+    const claim = this.presence.claimOf(to);
+    if (!claim) {
+      // Not known here (yet): ask; when it turns up, `claimed` sends the WANT.
+      const answer = this.locate(to);
+      if (answer instanceof Promise) void answer;
+      return asked;
+    }
+    this.sendWant(from, claim, listenPort, WantFlag.NEW_CONNECT | WantFlag.ECHO);
+    const want = this.remote.get(from.id)?.get(to);
+    if (want && want.relay === claim.relay) {
+      if (!want.paired) this.pair(want);
+      // Sent again on a repeated CONNECT too, as on one relay.
+      from.established(want.info, want.listenPort);
+    }
+    return asked;
+  }
+
+  // The hot path: a Map lookup for a local receiver, two for a remote one.
+  deliver(from: DirectoryPeer, to: PeerId, frame: Uint8Array): DeliverResult {
+    const local = this.local.deliver(from, to, frame);
+    if (local !== 'not_paired') return local;
+    const want = this.remote.get(from.id)?.get(to);
+    if (!want?.paired) return 'not_paired';
+    return this.backplane.publishFrame(want.forwardSubject, frame);
+  }
+
+  // --- frames from other relays --------------------------------------------
+
+  /** switchback.relay.<us>.fwd.<peer>: a FORWARD frame (source key in place) for a local peer. */
+  private forwarded(subject: string, frame: Uint8Array): void {
+    this.counters.framesReceived += 1;
+    this.counters.bytesReceived += frame.length;
+    if (frame.length < 2 + KEY_BYTES || frame[1] !== FrameType.FORWARD) {
+      this.stats.drop('cluster_bad_frame');
+      return;
+    }
+    const to = subject.slice(this.forwardPrefixLength);
+    const from = peerIdOf(frame.subarray(2, 2 + KEY_BYTES));
+    // Only between peers paired here too: a stale frame after a move is dropped.
+    if (!this.remote.get(to)?.get(from)?.paired) {
+      this.stats.drop('cluster_not_paired');
+      return;
+    }
+    if (this.local.lookup(to)!.send(frame)) {
+      this.stats.framesForwarded += 1;
+      this.stats.bytesForwarded += frame.length;
+    } else {
+      this.stats.drop('receiver_buffer_full');
+    }
+  }
+
+  // --- control messages ----------------------------------------------------
+
+  private controlMessage(data: Uint8Array): void {
+    let message: ClusterMessage;
+    try {
+      message = decodeClusterMessage(data);
+    } catch (cause) {
+      this.counters.invalidMessages += 1;
+      this.log.debug(`cluster message refused: ${(cause as Error).message}`);
+      return;
+    }
+    if (message.name === this.name) {
+      // noEcho keeps our own messages away, so this is another process with our name.
+      this.counters.nameConflicts += 1;
+      this.log.error(
+        `cluster: another relay also calls itself ${this.name}; give each relay its own --id`,
+      );
+      return;
+    }
+    const { name, instance } = message;
+    const p = this.presence;
+    switch (message.type) {
+      case ClusterMessageType.HEARTBEAT:
+        p.heartbeat(name, instance, message.seq);
+        break;
+      case ClusterMessageType.ADD:
+        p.add(name, instance, message.seq, message.key, message.stamp);
+        break;
+      case ClusterMessageType.REMOVE:
+        p.remove(name, instance, message.seq, message.key, message.stamp, message.reason);
+        break;
+      case ClusterMessageType.BYE:
+        p.bye(name, instance);
+        break;
+      case ClusterMessageType.SYNC_REQUEST:
+        this.sendSync(name);
+        break;
+      case ClusterMessageType.SYNC:
+        p.sync(name, instance, message.seq, message.chunk, message.last, message.entries);
+        break;
+      case ClusterMessageType.WANT:
+        this.wantArrived(message);
+        break;
+      default:
+        this.counters.invalidMessages += 1;
+    }
+  }
+
+  /** WANT(Y→L) from Y's relay: hold it; pair if L asked for Y too. */
+  private wantArrived(message: Extract<ClusterMessage, { type: typeof ClusterMessageType.WANT }>) {
+    const toId = peerIdOf(message.to);
+    const target = this.local.lookup(toId);
+    if (!target) {
+      this.counters.staleWants += 1;
+      return;
+    }
+    // The sender's WANT is itself news of where Y is (its ADD may still be on the way).
+    const claim = this.presence.hint(
+      message.name,
+      message.instance,
+      message.from,
+      message.fromStamp,
+    );
+    if (claim?.relay.name !== message.name || claim.stamp !== message.fromStamp) {
+      this.counters.staleWants += 1;
+      return;
+    }
+    const fromId = peerIdOf(message.from);
+    let wants = this.remote.get(toId);
+    if (!wants) {
+      wants = new Map();
+      this.remote.set(toId, wants);
+    }
+    const previous = wants.get(fromId);
+    const changed =
+      !previous ||
+      previous.listenPort !== message.listenPort ||
+      previous.info.observed.host !== message.observed.host ||
+      previous.info.observed.port !== message.observed.port;
+    const want: RemoteWant =
+      previous?.relay === claim.relay && previous.stamp === claim.stamp && !changed
+        ? previous
+        : {
+            info: { id: fromId, key: claim.key, observed: message.observed },
+            listenPort: message.listenPort,
+            relay: claim.relay,
+            stamp: claim.stamp,
+            paired: previous?.paired ?? false,
+            forwardSubject: claim.relay.forwardPrefix + fromId,
+          };
+    wants.set(fromId, want);
+    let by = this.wantedBy.get(fromId);
+    if (!by) {
+      by = new Set();
+      this.wantedBy.set(fromId, by);
+    }
+    by.add(toId);
+
+    const port = this.local.wantPort(toId, fromId);
+    if (port === undefined) return;
+    if (!want.paired) {
+      this.pair(want);
+      target.established(want.info, want.listenPort);
+    } else if (message.flags & WantFlag.NEW_CONNECT || changed) {
+      target.established(want.info, want.listenPort);
+    }
+    if (message.flags & WantFlag.ECHO) this.sendWant(target, claim, port, 0);
+  }
+
+  private pair(want: RemoteWant): void {
+    want.paired = true;
+    this.remotePairs += 1;
+  }
+
+  /** Full presence to a relay that asked (at most once per syncRetryMs each). */
+  private sendSync(name: string): void {
+    const now = performance.now();
+    if (
+      now - (this.lastSyncSent.get(name) ?? Number.NEGATIVE_INFINITY) <
+      this.timings.syncRetryMs / 2
+    ) {
+      return;
+    }
+    this.lastSyncSent.set(name, now);
+    if (this.lastSyncSent.size > 1_000) this.lastSyncSent.clear();
+    const entries = this.presence.localEntries();
+    const size = CLUSTER_LIMITS.snapshotChunkEntries;
+    const chunks = Math.max(1, Math.ceil(entries.length / size));
+    const subject = controlSubject(name);
+    for (let chunk = 0; chunk < chunks; chunk++) {
+      this.control(subject, {
+        type: ClusterMessageType.SYNC,
+        seq: this.seq,
+        chunk,
+        last: chunk === chunks - 1,
+        entries: entries.slice(chunk * size, (chunk + 1) * size),
+      });
+    }
+  }
+
+  // --- presence hooks --------------------------------------------------------
+
+  /** Y is now on `claim.relay`: every local peer that asked for Y asks there. */
+  private claimed(id: PeerId, claim: Claim): void {
+    for (const [peer, port] of this.local.wantersOf(id)) {
+      this.sendWant(peer, claim, port, WantFlag.ECHO);
+    }
+  }
+
+  /** Y left its relay (or registered anew): its wants are void, its pairs here end. */
+  private released(id: PeerId, _claim: Claim, reason: PeerGoneReason): void {
+    const holders = this.wantedBy.get(id);
+    if (!holders) return;
+    this.wantedBy.delete(id);
+    for (const localId of holders) {
+      const wants = this.remote.get(localId);
+      const want = wants?.get(id);
+      if (!want) continue;
+      wants!.delete(id);
+      if (wants!.size === 0) this.remote.delete(localId);
+      if (want.paired) {
+        this.remotePairs -= 1;
+        this.local.lookup(localId)?.peerGone(want.info.key, reason);
+      }
+    }
+  }
+
+  /** A newer registration of a local key elsewhere: the node moved; close ours (4010). */
+  private localSuperseded(id: PeerId, by: Claim): void {
+    const peer = this.local.lookup(id);
+    if (!peer) return;
+    this.log.info(
+      `peer ${id.slice(0, 8)} registered again on relay ${by.relay.name}: replacing it here`,
+    );
+    this.unregister(peer, PeerGoneReason.REPLACED);
+    peer.replaced();
+  }
+
+  /** A remote relay claimed a key whose local registration is newer: say so again. */
+  private announce(id: PeerId): void {
+    const peer = this.local.lookup(id);
+    const stamp = this.presence.localStamp(id);
+    if (!peer || stamp === undefined) return;
+    this.delta({ type: ClusterMessageType.ADD, seq: this.nextSeq(), key: peer.key, stamp });
+  }
+
+  // --- sending ---------------------------------------------------------------
+
+  private sendWant(from: DirectoryPeer, claim: Claim, listenPort: number, flags: number): void {
+    const fromStamp = this.presence.localStamp(from.id);
+    if (fromStamp === undefined) return;
+    this.counters.wantsSent += 1;
+    this.control(claim.relay.controlSubject, {
+      type: ClusterMessageType.WANT,
+      from: from.key,
+      fromStamp,
+      to: claim.key,
+      listenPort,
+      flags,
+      observed: from.observed,
+    });
+  }
+
+  /** Remote wants held for a local key end with its registration. */
+  private dropWantsFor(localId: PeerId): void {
+    const wants = this.remote.get(localId);
+    if (!wants) return;
+    this.remote.delete(localId);
+    for (const [remoteId, want] of wants) {
+      if (want.paired) this.remotePairs -= 1;
+      const by = this.wantedBy.get(remoteId);
+      by?.delete(localId);
+      if (by?.size === 0) this.wantedBy.delete(remoteId);
+    }
+  }
+
+  private heartbeat(): void {
+    this.control(PRESENCE_SUBJECT, {
+      type: ClusterMessageType.HEARTBEAT,
+      seq: this.seq,
+      peers: this.presence.localCount,
+    });
+  }
+
+  /** On every (re)connection: say we are here; after an outage, refresh every cross-relay want. */
+  private cameUp(first: boolean): void {
+    this.heartbeat();
+    if (first) return;
+    for (const [peer, to, port] of this.local.allWants()) {
+      const claim = this.presence.claimOf(to);
+      if (claim) this.sendWant(peer, claim, port, WantFlag.ECHO);
+    }
+  }
+
+  private delta(body: ClusterBody): void {
+    this.control(PRESENCE_SUBJECT, body);
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+
+  private control(subject: string, body: ClusterBody): void {
+    this.backplane.publish(subject, encodeClusterMessage(this.sender, body));
+  }
+
+  // --- locate ------------------------------------------------------------------
+
+  private async askCluster(id: PeerId): Promise<PeerLocation> {
+    this.locatesInFlight += 1;
+    this.counters.locates += 1;
+    try {
+      const key = Buffer.from(id, 'base64url');
+      if (key.length !== KEY_BYTES) return UNKNOWN;
+      const answer = await this.backplane.request(
+        LOCATE_SUBJECT,
+        encodeClusterMessage(this.sender, { type: ClusterMessageType.LOCATE, key }),
+        this.timings.locateTimeoutMs,
+      );
+      if (!answer) return this.locateNow(id);
+      let message: ClusterMessage;
+      try {
+        message = decodeClusterMessage(answer);
+      } catch {
+        this.counters.invalidMessages += 1;
+        return this.locateNow(id);
+      }
+      if (message.type === ClusterMessageType.LOCATED) {
+        this.presence.hint(message.name, message.instance, message.key, message.stamp);
+      }
+      return this.locateNow(id);
+    } finally {
+      this.locatesInFlight -= 1;
+    }
+  }
+
+  /** What this relay knows right now, without asking. */
+  private locateNow(id: PeerId): PeerLocation {
+    const peer = this.local.lookup(id);
+    if (peer) return { kind: 'local', peer };
+    const claim = this.presence.claimOf(id);
+    return claim ? { kind: 'remote', relay: claim.relay.name } : UNKNOWN;
+  }
+
+  /** Someone asks who holds a key: answer only if it is here. */
+  private locateAsked(data: Uint8Array, reply: string | undefined): void {
+    if (!reply) return;
+    let message: ClusterMessage;
+    try {
+      message = decodeClusterMessage(data);
+    } catch {
+      this.counters.invalidMessages += 1;
+      return;
+    }
+    if (message.type !== ClusterMessageType.LOCATE) return;
+    const id = peerIdOf(message.key);
+    const stamp = this.presence.localStamp(id);
+    if (stamp === undefined || !this.local.lookup(id)) return;
+    this.backplane.publish(
+      reply,
+      encodeClusterMessage(this.sender, {
+        type: ClusterMessageType.LOCATED,
+        key: message.key,
+        stamp,
+      }),
+    );
+  }
+}

@@ -33,8 +33,9 @@ const SEARCH = ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin'];
 const READY_TIMEOUT_MS = 10_000;
 
 /** The nats-server binary, or one line saying which package to install. */
-export function natsServerPath(extraDirs: string[] = []): string {
-  const dirs = [...extraDirs, ...(process.env.PATH ?? '').split(delimiter), ...SEARCH];
+export function natsServerPath(
+  dirs: string[] = [...(process.env.PATH ?? '').split(delimiter), ...SEARCH],
+): string {
   for (const dir of dirs) {
     if (!dir) continue;
     const candidate = join(dir, 'nats-server');

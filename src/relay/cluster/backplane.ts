@@ -160,7 +160,9 @@ export class Backplane {
         await nc.flush().catch(() => {});
         await nc.close().catch(() => {});
       })();
-      await Promise.race([closing, sleep(1_000)]);
+      const grace = new AbortController();
+      await Promise.race([closing, sleep(1_000, grace.signal)]);
+      grace.abort();
     }
     await this.loop;
     this.up = false;

@@ -19,6 +19,8 @@ export interface NatsAuthOptions {
 export interface NatsServer {
   readonly url: string;
   readonly port: number;
+  /** As it reports itself, e.g. "2.9.10". */
+  readonly version: string;
   readonly child: ChildProcess;
   /** Everything it logged (stderr), for assertions and failure messages. */
   readonly log: string[];
@@ -86,9 +88,11 @@ export async function startNats(
     });
   });
   child.removeAllListeners('exit');
+  const version = log.map((line) => /Version:\s+(\S+)/.exec(line)?.[1]).find(Boolean) ?? 'unknown';
   const server: NatsServer = {
     url: `nats://127.0.0.1:${port}`,
     port,
+    version,
     child,
     log,
     async kill() {

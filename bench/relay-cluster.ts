@@ -103,11 +103,9 @@ async function pairUp(urlA: string, urlB: string, ids: [Identity, Identity]) {
     a.next('established', { timeoutMs: 10_000 }),
     b.next('established', { timeoutMs: 10_000 }),
   ]);
-  // Across relays, b's presence may still be on its way when a asks: ask again until paired.
-  const ask = setInterval(() => a.connectPeer(ids[1].publicKey, 0), 200);
   a.connectPeer(ids[1].publicKey, 0);
   b.connectPeer(ids[0].publicKey, 0);
-  await established.finally(() => clearInterval(ask));
+  await established;
   return { a, b };
 }
 

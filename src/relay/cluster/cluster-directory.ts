@@ -58,6 +58,9 @@ import { type Claim, Presence, type RelayRecord } from './presence.js';
 //    anywhere, gives the local side PEER_GONE; its CONNECT is kept, so the pair
 //    forms again as soon as the partner is back, wherever it is.
 
+/** A relay name used twice is logged at most this often (it is counted every time). */
+const NAME_CONFLICT_LOG_MS = 10_000;
+
 /** A remote peer Y that asked for local peer L: held at L's relay. */
 interface RemoteWant {
   /** Y as ESTABLISHED describes it to L. */
@@ -97,6 +100,7 @@ export class ClusterDirectory implements PeerDirectory {
   private readonly forwardPrefixLength: number;
   private locatesInFlight = 0;
   private readonly lastSyncSent = new Map<string, number>();
+  private conflictLoggedAt = Number.NEGATIVE_INFINITY;
   private heartbeatTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
 
@@ -116,7 +120,6 @@ export class ClusterDirectory implements PeerDirectory {
         localSuperseded: (id, by) => this.localSuperseded(id, by),
         localWins: (id) => this.announce(id),
         relayJoined: (relay) => {
-          this.counters.relaysJoined += 1;
           this.log.info(`relay ${relay.name} joined the cluster`);
         },
         relayForgotten: (relay, cause, peers) => {
@@ -319,9 +322,13 @@ export class ClusterDirectory implements PeerDirectory {
     if (message.name === this.name) {
       // noEcho keeps our own messages away, so this is another process with our name.
       this.counters.nameConflicts += 1;
-      this.log.error(
-        `cluster: another relay also calls itself ${this.name}; give each relay its own --id`,
-      );
+      const now = performance.now();
+      if (now - this.conflictLoggedAt > NAME_CONFLICT_LOG_MS) {
+        this.conflictLoggedAt = now;
+        this.log.error(
+          `cluster: another relay also calls itself ${this.name}; give each relay its own --id`,
+        );
+      }
       return;
     }
     const { name, instance } = message;

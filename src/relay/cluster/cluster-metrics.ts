@@ -16,7 +16,6 @@ export class ClusterStats {
   /** WANTs for a key no longer here, or from a registration already superseded. */
   staleWants = 0;
   locates = 0;
-  relaysJoined = 0;
   nameConflicts = 0;
   readonly relaysForgotten = new Map<string, number>();
 
@@ -136,6 +135,24 @@ export function addClusterMetrics(registry: Registry, cluster: ClusterView): voi
     'cluster_stale_wants_total',
     'Pairing requests for a key no longer here or from a superseded registration.',
     () => counters.staleWants,
+  );
+  totalCounter(
+    registry,
+    'cluster_wants_sent_total',
+    'Pairing requests (WANT) sent to other relays.',
+    () => counters.wantsSent,
+  );
+  totalCounter(
+    registry,
+    'cluster_locates_total',
+    'Lookups of a key this relay did not know, asked of the cluster.',
+    () => counters.locates,
+  );
+  totalCounter(
+    registry,
+    'cluster_name_conflicts_total',
+    "Messages from another relay using this relay's own --id.",
+    () => counters.nameConflicts,
   );
   labelledCounter(
     registry,

@@ -57,3 +57,19 @@ it('leaves no sockets or timers behind after close(), even after an outage of NA
     await nats.kill();
   }
 });
+
+it('leaves nothing behind after close() of a relay that never reached NATS', async () => {
+  await settle();
+  const before = resources();
+  // A port nothing listens on: the relay serves alone and keeps trying.
+  const server = new RelayServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    cluster: { servers: ['nats://127.0.0.1:9'], name: 'lonely' },
+  });
+  await server.start();
+  await new Promise((resolve) => setTimeout(resolve, 1_200)); // a few reconnect attempts
+  expect((server.directory as ClusterDirectory).backplane.up).toBe(false);
+  await server.close();
+  await settle();
+  expect(resources()).toEqual(before);
+});

@@ -18,8 +18,9 @@ set -eu
 # and links with g++.
 BUILD="python3 make gcc g++"
 # e2e: namespaces and veth (iproute2), ping, nftables, iperf3 across the
-# overlay; Chromium drives the inspector page, whose text is DejaVu.
-TESTS="iproute2 iputils-ping nftables iperf3 chromium fonts-dejavu-core"
+# overlay; Chromium drives the inspector page, whose text is DejaVu;
+# nats-server is the relay cluster's backplane (the cluster tests start it).
+TESTS="iproute2 iputils-ping nftables iperf3 chromium fonts-dejavu-core nats-server"
 
 case "${1:-test}" in
   build) WANT="$BUILD" ;;
@@ -37,6 +38,7 @@ command_of() {
     iputils-ping) echo ping ;;
     nftables) echo nft ;;
     fonts-dejavu-core) echo "" ;;
+    nats-server) echo nats-server ;;
     *) echo "$1" ;;
   esac
 }

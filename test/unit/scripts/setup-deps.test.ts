@@ -20,6 +20,7 @@ const ALL = [
   'iperf3',
   'chromium',
   'fonts-dejavu-core',
+  'nats-server',
 ];
 
 let bin: string;
@@ -63,7 +64,7 @@ describe('scripts/setup-deps.sh', () => {
     const result = await run([]);
     expect(result.code).toBe(0);
     expect(await aptLog()).toBe(
-      'update -qq\ninstall -y -qq --no-install-recommends gcc g++ iputils-ping nftables iperf3 chromium fonts-dejavu-core\n',
+      'update -qq\ninstall -y -qq --no-install-recommends gcc g++ iputils-ping nftables iperf3 chromium fonts-dejavu-core nats-server\n',
     );
   });
 
@@ -79,7 +80,7 @@ describe('scripts/setup-deps.sh', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(
-      'setup-deps: cannot build without gcc g++; missing: gcc g++ iputils-ping iperf3 chromium fonts-dejavu-core — sudo sh scripts/setup-deps.sh, or: sudo apt-get install gcc g++ iputils-ping iperf3 chromium fonts-dejavu-core\n',
+      'setup-deps: cannot build without gcc g++; missing: gcc g++ iputils-ping iperf3 chromium fonts-dejavu-core nats-server — sudo sh scripts/setup-deps.sh, or: sudo apt-get install gcc g++ iputils-ping iperf3 chromium fonts-dejavu-core nats-server\n',
     );
     expect(await aptLog()).toBe('');
   });
@@ -90,7 +91,7 @@ describe('scripts/setup-deps.sh', () => {
     expect(result.code).toBe(0);
     expect(result.stderr.split('\n')).toHaveLength(2);
     expect(result.stderr).toMatch(
-      /^setup-deps: tests that need them will fail until installed; missing: iproute2 iputils-ping nftables iperf3 chromium fonts-dejavu-core — /,
+      /^setup-deps: tests that need them will fail until installed; missing: iproute2 iputils-ping nftables iperf3 chromium fonts-dejavu-core nats-server — /,
     );
   });
 

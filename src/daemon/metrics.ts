@@ -124,7 +124,7 @@ export function createNodeMetrics(observer: NodeObserver): NodeMetrics {
   });
   mirroredCounter(registry, {
     name: 'switchback_peer_drops_total',
-    help: 'Frames from or to the peer that were dropped, by reason (replay, decrypt, queueFull, ...).',
+    help: 'Frames from or to the peer that were dropped, by reason (REPLAY, DECRYPT_FAILED, NO_PATH, ...).',
     labelNames: ['peer', 'reason'],
     read: (s) =>
       s.peers.flatMap((peer) =>

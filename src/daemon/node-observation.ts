@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { stateString } from '../machines/state-value.js';
 import type { Address } from '../protocol/frames.js';
+import { DropReason } from '../services/drop-reasons.js';
 import type { PeerLink } from '../services/peer-link.js';
 import type { RelayLinkHealth } from '../services/relay-link.js';
 import { RELAY_PROBE_EVERY } from '../services/relay-probe.js';
@@ -249,7 +250,7 @@ export class NodeObservation implements NodeObserver {
 
 /** Frames the in-order receiver gave up waiting for (lost with a dead path) count as drops too. */
 function withGapsSkipped(drops: Record<string, number>, skipped: number): Record<string, number> {
-  return skipped > 0 ? { ...drops, gapSkipped: skipped } : { ...drops };
+  return skipped > 0 ? { ...drops, [DropReason.GAP_SKIPPED]: skipped } : { ...drops };
 }
 
 export function hostPort(host: string, port: number, family: Address['family']): string {

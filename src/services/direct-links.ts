@@ -14,6 +14,7 @@
 import { encodeFrame, frameTypeOf } from '../protocol/codec.js';
 import { type Frame, FrameType } from '../protocol/frames.js';
 import type { DirectLink } from './direct-link.js';
+import { DropReason } from './drop-reasons.js';
 import { LinkClosedError } from './errors.js';
 import { decodeOrCount, type PeerCounters } from './peer-counters.js';
 
@@ -155,7 +156,7 @@ export class DirectLinks {
         return;
       }
       default:
-        this.#options.counters.drop('unexpectedDirectFrame');
+        this.#options.counters.drop(DropReason.UNEXPECTED_DIRECT_FRAME);
     }
   }
 

@@ -6,6 +6,7 @@
 import { errorCode } from '../errors.js';
 import { decodeFrame } from '../protocol/codec.js';
 import type { Frame } from '../protocol/frames.js';
+import { DropReason } from './drop-reasons.js';
 import type { PathName } from './peer-ports.js';
 
 export interface PathCounters {
@@ -70,7 +71,7 @@ export function decodeOrCount(bytes: Uint8Array, counters: PeerCounters): Frame 
   try {
     return decodeFrame(bytes);
   } catch (error) {
-    counters.drop(errorCode(error) ?? 'badFrame');
+    counters.drop(errorCode(error) ?? DropReason.BAD_FRAME);
     return undefined;
   }
 }

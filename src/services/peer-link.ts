@@ -23,6 +23,7 @@ import { type Address, type Frame, FrameType } from '../protocol/frames.js';
 import type { EffectPorts } from './connection-effects.js';
 import { type DirectLink, LinkCloseCode } from './direct-link.js';
 import { DirectLinks } from './direct-links.js';
+import { DropReason } from './drop-reasons.js';
 import type { QualityPolicy } from './path-quality.js';
 import { PeerCounters } from './peer-counters.js';
 import { PeerMigration } from './peer-migration.js';
@@ -212,7 +213,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
         this.#session.receive(bytes);
         return;
       default:
-        this.counters.drop('unexpectedRelayFrame');
+        this.counters.drop(DropReason.UNEXPECTED_RELAY_FRAME);
     }
   }
 

@@ -15,6 +15,7 @@
 import type { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import { SealedKind, type SealedMessage } from '../protocol/frames.js';
+import { DropReason } from './drop-reasons.js';
 import { InOrderReceiver } from './in-order-receiver.js';
 import type { PeerCounters } from './peer-counters.js';
 import type { PathName } from './peer-ports.js';
@@ -75,7 +76,7 @@ export class PeerReceiver {
     const options = this.#options;
     const session = options.session();
     if (!session) {
-      options.counters.drop('noSession');
+      options.counters.drop(DropReason.NO_SESSION);
       return;
     }
     let opened: ReturnType<Session['open']>;
@@ -83,7 +84,7 @@ export class PeerReceiver {
       opened = session.open(bytes);
     } catch (error) {
       // REPLAY is the normal fate of the second copy while suspect.
-      const code = errorCode(error) ?? 'openFailed';
+      const code = errorCode(error) ?? DropReason.OPEN_FAILED;
       options.counters.drop(code);
       if (code === 'DECRYPT_FAILED') options.onDecryptFailed();
       return;

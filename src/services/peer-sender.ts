@@ -28,6 +28,7 @@ import {
   type SealedMessage,
 } from '../protocol/frames.js';
 import type { DirectLinks } from './direct-links.js';
+import { DropReason } from './drop-reasons.js';
 import type { PeerCounters } from './peer-counters.js';
 import type { PathName } from './peer-ports.js';
 import type { RelayPath } from './relay-uplink.js';
@@ -91,18 +92,20 @@ export class PeerSender {
   /** Seal an Ethernet frame and send it on the route. False when dropped (counted). */
   send(frame: Uint8Array): boolean {
     const session = this.#options.session();
-    if (!session) return this.#options.counters.drop('noSession');
+    if (!session) return this.#options.counters.drop(DropReason.NO_SESSION);
     // Refused before sealing, like every drop here: no sequence number burnt.
-    if (frame.length > MAX_SEALABLE_FRAME) return this.#options.counters.drop('TOO_LARGE');
+    if (frame.length > MAX_SEALABLE_FRAME) return this.#options.counters.drop(DropReason.TOO_LARGE);
     const paths = this.#pathsNow();
     if (paths === Paths.NONE) {
-      return this.#options.counters.drop(this.#route === 'relay' ? 'relayUnavailable' : 'noPath');
+      return this.#options.counters.drop(
+        this.#route === 'relay' ? DropReason.RELAY_UNAVAILABLE : DropReason.NO_PATH,
+      );
     }
     let sealed: Uint8Array;
     try {
       sealed = session.sealEthernet(frame);
     } catch (error) {
-      return this.#options.counters.drop(errorCode(error) ?? 'sealFailed');
+      return this.#options.counters.drop(errorCode(error) ?? DropReason.SEAL_FAILED);
     }
     if (paths & Paths.DIRECT) {
       this.#sendOn('direct', sealed);

@@ -20,6 +20,7 @@ import { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { type Frame, FrameType } from '../protocol/frames.js';
+import { DropReason } from './drop-reasons.js';
 import { decodeOrCount, type PeerCounters } from './peer-counters.js';
 
 export const PEER_SESSION_DEFAULTS = {
@@ -83,7 +84,7 @@ export class PeerSession {
     const frame = decodeOrCount(bytes, this.#options.counters);
     if (!frame) return;
     if (frame.type !== FrameType.HANDSHAKE_INIT && frame.type !== FrameType.HANDSHAKE_RESP) {
-      this.#options.counters.drop('unexpectedRelayFrame');
+      this.#options.counters.drop(DropReason.UNEXPECTED_RELAY_FRAME);
       return;
     }
     try {
@@ -100,7 +101,7 @@ export class PeerSession {
       this.#options.log?.('info', 'session established', { role: step.keys.role });
       this.#options.onSession(this.#current);
     } catch (error) {
-      this.#options.counters.drop(errorCode(error) ?? 'handshakeFailed');
+      this.#options.counters.drop(errorCode(error) ?? DropReason.HANDSHAKE_FAILED);
       this.#options.log?.('warn', 'handshake refused', { code: errorCode(error) });
     }
   }
@@ -137,7 +138,7 @@ export class PeerSession {
 
   #send(frame: Frame): void {
     if (!this.#options.sendViaRelay(encodeFrame(frame))) {
-      this.#options.counters.drop('relayUnavailable');
+      this.#options.counters.drop(DropReason.RELAY_UNAVAILABLE);
     }
   }
 }

@@ -66,7 +66,7 @@ export function samplePeer(overrides: Partial<PeerStatus> = {}): PeerStatus {
         bytesReceived: 3800,
       }),
     },
-    drops: { replay: 3, decrypt: 1 },
+    drops: { REPLAY: 3, DECRYPT_FAILED: 1 },
     ...overrides,
   };
 }

@@ -315,9 +315,9 @@ describe('DirectLinks', () => {
     far.send(encodeFrame(confirm(1)).subarray(0, 10));
     far.send(dataFrame(0));
     await until(() => t.data.length === 1);
-    expect(t.counters.drops.unexpectedDirectFrame).toBe(2);
+    expect(t.counters.drops.UNEXPECTED_DIRECT_FRAME).toBe(2);
     const other = Object.entries(t.counters.drops).filter(
-      ([code]) => code !== 'unexpectedDirectFrame',
+      ([code]) => code !== 'UNEXPECTED_DIRECT_FRAME',
     );
     expect(other).toHaveLength(1);
     expect(other[0]![1]).toBe(1);

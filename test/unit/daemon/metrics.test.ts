@@ -29,7 +29,7 @@ describe('createNodeMetrics', () => {
     expect(text).toMatch(
       /^switchback_path_bytes_total\{peer="b",path="relay",direction="received"\} 3800$/m,
     );
-    expect(text).toMatch(/^switchback_peer_drops_total\{peer="b",reason="replay"\} 3$/m);
+    expect(text).toMatch(/^switchback_peer_drops_total\{peer="b",reason="REPLAY"\} 3$/m);
     expect(text).toMatch(/^switchback_peer_upgrades_total\{peer="b"\} 1$/m);
     expect(text).toMatch(/^switchback_peer_fallbacks_total\{peer="c"\} 1$/m);
     expect(text).toMatch(/^switchback_relay_link_up 1$/m);

@@ -198,10 +198,10 @@ describe('PeerReceiver control messages', () => {
 });
 
 describe('PeerReceiver refusals', () => {
-  it('drops (noSession) before the first handshake', async () => {
+  it('drops (NO_SESSION) before the first handshake', async () => {
     const t = await setup({ session: false });
     t.receiver.receive(t.peer.sealEthernet(ethernet(0)), 'relay');
-    expect(t.counters.drops).toEqual({ noSession: 1 });
+    expect(t.counters.drops).toEqual({ NO_SESSION: 1 });
     expect(t.calls.opened).toBe(0);
     expect(t.calls.batches).toEqual([]);
   });

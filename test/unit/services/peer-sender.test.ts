@@ -71,10 +71,10 @@ function numbers(b: Session, frames: Uint8Array[]): number[] {
 }
 
 describe('PeerSender path choice', () => {
-  it('drops (noSession) before the first handshake, sending nothing', async () => {
+  it('drops (NO_SESSION) before the first handshake, sending nothing', async () => {
     const t = await setup({ session: false });
     expect(t.sender.send(ethernet(1))).toBe(false);
-    expect(t.counters.drops).toEqual({ noSession: 1 });
+    expect(t.counters.drops).toEqual({ NO_SESSION: 1 });
     expect(t.relay.sent).toHaveLength(0);
     expect(t.direct.sent).toHaveLength(0);
   });
@@ -93,11 +93,11 @@ describe('PeerSender path choice', () => {
     expect(t.counters.paths.direct.framesSent).toBe(0);
   });
 
-  it('route relay with the relay not writable: relayUnavailable, the direct link is not used', async () => {
+  it('route relay with the relay not writable: RELAY_UNAVAILABLE, the direct link is not used', async () => {
     const t = await setup();
     t.relay.writable = false;
     expect(t.sender.send(ethernet(1))).toBe(false);
-    expect(t.counters.drops).toEqual({ relayUnavailable: 1 });
+    expect(t.counters.drops).toEqual({ RELAY_UNAVAILABLE: 1 });
     expect(t.direct.sent).toHaveLength(0);
   });
 
@@ -118,16 +118,16 @@ describe('PeerSender path choice', () => {
     expect(t.counters.drops).toEqual({});
   });
 
-  it('route direct with neither path writable: noPath', async () => {
+  it('route direct with neither path writable: NO_PATH', async () => {
     const t = await setup();
     t.sender.routeVia('direct');
     t.direct.writable = false;
     t.relay.writable = false;
     expect(t.sender.send(ethernet(1))).toBe(false);
-    expect(t.counters.drops).toEqual({ noPath: 1 });
+    expect(t.counters.drops).toEqual({ NO_PATH: 1 });
   });
 
-  it('route both: the same sealed frame on both paths; on whichever is writable; else noPath', async () => {
+  it('route both: the same sealed frame on both paths; on whichever is writable; else NO_PATH', async () => {
     const t = await setup();
     t.sender.routeVia('both');
     t.sender.send(ethernet(1));
@@ -147,7 +147,7 @@ describe('PeerSender path choice', () => {
     // The far side's replay window refuses the second copy of frame 1.
     expect(() => t.b.open(t.direct.sent[0]!)).toThrow(expect.objectContaining({ code: 'REPLAY' }));
     expect(numbers(t.b, [t.direct.sent[1]!])).toEqual([3]);
-    expect(t.counters.drops).toEqual({ noPath: 1 });
+    expect(t.counters.drops).toEqual({ NO_PATH: 1 });
   });
 
   it('burns no sequence number on a drop: the next sealed frame is continuous', async () => {
@@ -158,22 +158,22 @@ describe('PeerSender path choice', () => {
     };
     t.sender.send(ethernet(0)); // seq 0
     t.relay.writable = false;
-    for (let i = 0; i < 5; i++) t.sender.send(ethernet(100 + i)); // relayUnavailable
+    for (let i = 0; i < 5; i++) t.sender.send(ethernet(100 + i)); // RELAY_UNAVAILABLE
     t.relay.writable = true;
     t.sender.send(ethernet(1)); // seq 1
     t.sender.routeVia('direct');
     t.direct.writable = false;
     t.relay.writable = false;
-    t.sender.send(ethernet(200)); // noPath
+    t.sender.send(ethernet(200)); // NO_PATH
     t.sender.routeVia('both');
-    t.sender.send(ethernet(201)); // noPath
+    t.sender.send(ethernet(201)); // NO_PATH
     t.relay.writable = true;
     t.sender.send(ethernet(2)); // seq 2
     capture();
     expect(sent.map(sealedCounterOf)).toEqual([0, 1, 2]);
     expect(t.a.nextSeq).toBe(3);
     expect(numbers(t.b, sent)).toEqual([0, 1, 2]);
-    expect(t.counters.drops).toEqual({ relayUnavailable: 5, noPath: 2 });
+    expect(t.counters.drops).toEqual({ RELAY_UNAVAILABLE: 5, NO_PATH: 2 });
   });
 
   it('a session that cannot seal: the drop is counted under its code, not thrown', async () => {
@@ -191,7 +191,7 @@ describe('PeerSender path choice', () => {
     expect(numbers(t.b, t.relay.sent)).toEqual([1, 2, 3]);
     t.relay.writable = false;
     expect(t.sender.sendBatch(batch)).toBe(0);
-    expect(t.counters.drops).toEqual({ relayUnavailable: 3 });
+    expect(t.counters.drops).toEqual({ RELAY_UNAVAILABLE: 3 });
     expect(t.sender.sendBatch([])).toBe(0);
   });
 });

@@ -151,7 +151,7 @@ describe('PeerSession handshake', () => {
       ciphertext: new Uint8Array(17),
     });
     expect(() => b.peer.receive(data)).not.toThrow();
-    expect(b.counters.drops.unexpectedRelayFrame).toBe(1);
+    expect(b.counters.drops.UNEXPECTED_RELAY_FRAME).toBe(1);
     let total = 0;
     for (const count of Object.values(b.counters.drops)) total += count;
     expect(total).toBe(garbage.length + 1);
@@ -191,12 +191,12 @@ describe('PeerSession handshake', () => {
     b.peer.close();
   });
 
-  it('counts an INIT the relay would not take as relayUnavailable', async () => {
+  it('counts an INIT the relay would not take as RELAY_UNAVAILABLE', async () => {
     vi.useFakeTimers();
     const { a } = await pairOfSides();
     a.relayUp = false;
     a.peer.start();
-    expect(a.counters.drops).toEqual({ relayUnavailable: 1 });
+    expect(a.counters.drops).toEqual({ RELAY_UNAVAILABLE: 1 });
     a.peer.close();
   });
 });

@@ -4,7 +4,7 @@
 // signatures, guard, key derivation, slots, keepalive). Prints figures; never
 // passes or fails on them (tests assert behaviour, not speed).
 //
-//   npm run bench:crypto [-- --seconds 0.5 --rounds 10 --size 1400]
+//   npm run bench:crypto [-- --seconds 0.5 --rounds 10 --size 1400 --json]
 //
 // The machine is shared (other test suites may run at the same time), so raw
 // and session runs alternate in short slices and the reported ratio is the
@@ -29,11 +29,14 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '0.5' },
     size: { type: 'string', default: '1400' },
     rounds: { type: 'string', default: '10' },
+    json: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
 const size = Number(values.size);
 const rounds = Number(values.rounds);
+// With --json the figures go to stdout as one object, the progress to stderr.
+const say = (line: string) => (values.json ? process.stderr.write(`${line}\n`) : console.log(line));
 
 const sodium = await sodiumReady();
 const alice = await generateIdentity();
@@ -88,7 +91,7 @@ function sessionRound(): number {
 }
 
 const mbit = (ops: number) => ((ops * size * 8) / 1e6).toFixed(0);
-console.log(
+say(
   `seal+open of ${size}-byte frames, ${rounds} alternating rounds of ${seconds}s each (node ${process.version})`,
 );
 const raw: number[] = [];
@@ -108,7 +111,7 @@ for (let r = 0; r < rounds; r++) {
   raw.push(rawOps);
   ours.push(ourOps);
   ratios.push(ourOps / rawOps);
-  console.log(
+  say(
     `  round ${String(r + 1).padStart(2)}: libsodium ${rawOps.toFixed(0)}/s  session ${ourOps.toFixed(0)}/s  ratio ${(ourOps / rawOps).toFixed(3)}`,
   );
 }
@@ -120,13 +123,13 @@ const median = (xs: number[]) => {
 const rawMedian = median(raw);
 const oursMedian = median(ours);
 const ratio = median(ratios);
-console.log(
+say(
   `libsodium raw : ${rawMedian.toFixed(0)} seal+open/s median (${mbit(rawMedian)} Mbit/s of payload)`,
 );
-console.log(
+say(
   `session API   : ${oursMedian.toFixed(0)} seal+open/s median (${mbit(oursMedian)} Mbit/s of payload)`,
 );
-console.log(
+say(
   `ratio session/raw (median of rounds): ${ratio.toFixed(3)}  (overhead ${((1 / ratio - 1) * 100).toFixed(1)}%, target ≤ 20%)`,
 );
 
@@ -168,6 +171,20 @@ function handshakeRound(): number {
 const handshakeMs: number[] = [];
 for (let r = 0; r < rounds; r++) handshakeMs.push(handshakeRound());
 const hsMedian = median(handshakeMs);
-console.log(
+say(
   `full handshake INIT → RESP → promotion: ${(hsMedian * 1000).toFixed(0)} µs median of ${rounds} rounds (${(1000 / hsMedian).toFixed(0)}/s on one core; min ${(Math.min(...handshakeMs) * 1000).toFixed(0)} µs, max ${(Math.max(...handshakeMs) * 1000).toFixed(0)} µs)`,
 );
+if (values.json) {
+  process.stdout.write(
+    `${JSON.stringify({
+      size,
+      rounds,
+      seconds,
+      libsodiumOpsPerSec: Math.round(rawMedian),
+      sessionOpsPerSec: Math.round(oursMedian),
+      sessionMbps: Math.round((oursMedian * size * 8) / 1e6),
+      sessionOverLibsodium: Math.round(ratio * 1000) / 1000,
+      handshakeMicros: Math.round(hsMedian * 1000),
+    })}\n`,
+  );
+}

@@ -2,7 +2,7 @@
 // planned switch costs, with the DEFAULT timings (src/machines/connection-timings.ts).
 //
 // Each trial runs a fresh loopback cluster (relay + nodes a, b + fault proxy;
-// src/daemon/loopback-cluster.ts) so the retry backoff starts from scratch,
+// src/testing/loopback-cluster.ts) so the retry backoff starts from scratch,
 // and a continuous numbered stream a → b (one frame per --every ms):
 //   1. upgrade relay → direct under the stream      → planned migration tally
 //   2. blackhole the direct path (both directions)  → failoverMs: to the first
@@ -16,9 +16,9 @@
 //
 //   npm run bench:failover [-- --trials 20 --planned 3 --every 1 --json]
 import { parseArgs } from 'node:util';
-import { LoopbackCluster } from '../src/daemon/loopback-cluster.js';
-import { frameSeq, macOf, numberedFrame, StreamTally } from '../src/daemon/numbered-traffic.js';
 import { defaultConnectionTimings } from '../src/machines/connection-timings.js';
+import { LoopbackCluster } from '../src/testing/loopback-cluster.js';
+import { frameSeq, macOf, numberedFrame, StreamTally } from '../src/testing/numbered-traffic.js';
 
 const { values } = parseArgs({
   options: {
@@ -83,7 +83,7 @@ interface Planned {
   duplicated: number;
 }
 const planned: Planned = { lost: 0, reordered: 0, duplicated: 0 };
-/** Frames a resent via the relay on entering suspect (PeerLink.resentViaRelay). */
+/** Frames a resent via the relay on entering suspect (PeerCounters.resentViaRelay). */
 let resent = 0;
 const addPlanned = (tally: StreamTally, sent: number) => {
   planned.lost += tally.lost(sent);
@@ -121,7 +121,7 @@ async function trial(): Promise<{ failoverMs: number; lost: number; recoveryMs: 
     let firstAt = Number.POSITIVE_INFINITY;
     for (const [seq, at] of tally.arrivals) if (seq >= cutSeq) firstAt = Math.min(firstAt, at);
     const lost = tally.lost(stream.sent);
-    resent += a.resentViaRelay;
+    resent += a.counters.resentViaRelay;
     return { failoverMs: firstAt - cutAt, lost, recoveryMs };
   } finally {
     await cluster.close();

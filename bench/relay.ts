@@ -7,7 +7,7 @@
 // core). The sender keeps at most WINDOW frames in flight (sent − received),
 // so the figure is forwarding throughput, not how fast buffers fill.
 //
-//   npm run bench:relay [-- --seconds 2 --rounds 3 --window 512 --payload 1400]
+//   npm run bench:relay [-- --seconds 2 --rounds 3 --window 512 --payload 1400 --json]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     window: { type: 'string', default: '512' },
     payload: { type: 'string', default: '1400' },
+    json: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -214,9 +215,27 @@ const plain = median(plainRuns);
 const relay = median(relayRuns);
 const row = (name: string, f: { fps: number; mbps: number }) =>
   `${name.padEnd(22)}${Math.round(f.fps).toLocaleString('en-US').padStart(12)} frames/s${f.mbps.toFixed(0).padStart(8)} Mbit/s`;
-console.log(
-  `relay bench: ${PAYLOAD}-byte payloads, window ${WINDOW} frames, median of ${ROUNDS} × ${SECONDS} s, loopback`,
-);
-console.log(row('plain ws forwarder', plain));
-console.log(row('switchback relay', relay));
-console.log(`ratio relay/plain: ${(relay.fps / plain.fps).toFixed(2)}`);
+if (values.json) {
+  const shape = (f: { fps: number; mbps: number }) => ({
+    framesPerSec: Math.round(f.fps),
+    mbps: Math.round(f.mbps),
+  });
+  process.stdout.write(
+    `${JSON.stringify({
+      payload: PAYLOAD,
+      window: WINDOW,
+      rounds: ROUNDS,
+      seconds: SECONDS,
+      plain: shape(plain),
+      relay: shape(relay),
+      relayOverPlain: Math.round((relay.fps / plain.fps) * 1000) / 1000,
+    })}\n`,
+  );
+} else {
+  console.log(
+    `relay bench: ${PAYLOAD}-byte payloads, window ${WINDOW} frames, median of ${ROUNDS} × ${SECONDS} s, loopback`,
+  );
+  console.log(row('plain ws forwarder', plain));
+  console.log(row('switchback relay', relay));
+  console.log(`ratio relay/plain: ${(relay.fps / plain.fps).toFixed(2)}`);
+}

@@ -6,14 +6,21 @@
  *
  * Exports (all synchronous, all throw an Error with .code = errno name,
  * .errno and .syscall on failure):
- *   open(name: string, nonBlocking: boolean) -> { fd, name }
+ *   open(name: string, nonBlocking: boolean, offload?: boolean) -> { fd, name, vnetHdrBytes }
  *       name "" lets the kernel pick "tapN". The device is not persistent:
- *       it disappears when the fd is closed.
+ *       it disappears when the fd is closed. offload (default false) opens
+ *       it with IFF_VNET_HDR, sets a 10-byte struct virtio_net_hdr in front
+ *       of every frame read and written (TUNSETVNETHDRSZ) and tells the
+ *       kernel we take checksum-partial and TSO frames (TUNSETOFFLOAD
+ *       TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6), as qemu does for a virtio NIC:
+ *       reads may then be TCP super-frames of up to 64 KiB, and a write may
+ *       be one too (the kernel segments or delivers it whole). vnetHdrBytes
+ *       is 10 with offload, 0 without.
  *   close(fd) -> undefined
  *   writeFrames(fd, frames: Uint8Array[]) -> number
  *       one write(2) per frame; stops at the first EAGAIN (queue full) and
  *       returns how many were written, so the caller can count drops.
- *   startReader(fd, batchMax, frameMax, onBatch) -> reader
+ *   startReader(fd, batchMax, frameMax, onBatch) -> reader   (frameMax ≤ FRAME_MAX_LIMIT)
  *       uv_poll on the fd (main thread, no threadpool). On each readable
  *       event, read(2) up to batchMax frames into a reused slab, then call
  *       onBatch(null, bytes: Buffer, lengths: Uint32Array) with the frames
@@ -35,6 +42,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <uv.h>
+
+/* Largest read slot: a 64 KiB GSO super-frame, its Ethernet header and the
+ * virtio-net header, rounded up. */
+#define FRAME_MAX_LIMIT (65536 + 256)
+/* struct virtio_net_hdr (legacy, no num_buffers): flags, gso_type, hdr_len,
+ * gso_size, csum_start, csum_offset. */
+#define VNET_HDR_BYTES 10
 
 #define CHECK(env, call)                                                       \
   do {                                                                         \
@@ -63,6 +77,8 @@ static napi_value make_errno_error(napi_env env, int err, const char *syscall) {
   case ENOMEM: name = "ENOMEM"; break;
   case ENOBUFS: name = "ENOBUFS"; break;
   case EMSGSIZE: name = "EMSGSIZE"; break;
+  case ENOTTY: name = "ENOTTY"; break;
+  case EOPNOTSUPP: name = "EOPNOTSUPP"; break;
   default: name = "EUNKNOWN"; break;
   }
   snprintf(text, sizeof text, "%s: %s (%s)", syscall, strerror(err), name);
@@ -84,14 +100,15 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall) {
 /* ---- open / close ------------------------------------------------------ */
 
 static napi_value tap_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   char name[IFNAMSIZ + 1];
   size_t len = 0;
   bool non_blocking = true;
+  bool offload = false;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 2) {
-    napi_throw_type_error(env, NULL, "open(name, nonBlocking)");
+    napi_throw_type_error(env, NULL, "open(name, nonBlocking, offload?)");
     return NULL;
   }
   /* The JS side validates the name; this bound only keeps us memory-safe. */
@@ -100,6 +117,11 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, EINVAL, "ioctl(TUNSETIFF)");
   }
   CHECK(env, napi_get_value_bool(env, argv[1], &non_blocking));
+  if (argc >= 3) {
+    napi_valuetype t;
+    CHECK(env, napi_typeof(env, argv[2], &t));
+    if (t == napi_boolean) CHECK(env, napi_get_value_bool(env, argv[2], &offload));
+  }
 
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | (non_blocking ? O_NONBLOCK : 0));
   if (fd < 0) return throw_errno(env, errno, "open(/dev/net/tun)");
@@ -107,17 +129,35 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   /* IFF_NO_PI: no 4-byte packet-info header, the fd carries bare Ethernet. */
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   if (len > 0) memcpy(ifr.ifr_name, name, len);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return throw_errno(env, err, "ioctl(TUNSETIFF)");
   }
+  if (offload) {
+    int hdr_bytes = VNET_HDR_BYTES;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_bytes) < 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, err, "ioctl(TUNSETVNETHDRSZ)");
+    }
+    /* TSO needs CSUM: a segment the kernel hands over (or takes) whole has
+     * its TCP checksum left partial, described by csum_start/csum_offset. */
+    unsigned int offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    if (ioctl(fd, TUNSETOFFLOAD, offloads) < 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, err, "ioctl(TUNSETOFFLOAD)");
+    }
+  }
 
-  napi_value result, fdv, namev;
+  napi_value result, fdv, namev, hdrv;
   CHECK(env, napi_create_object(env, &result));
   CHECK(env, napi_create_int32(env, fd, &fdv));
+  CHECK(env, napi_create_int32(env, offload ? VNET_HDR_BYTES : 0, &hdrv));
+  CHECK(env, napi_set_named_property(env, result, "vnetHdrBytes", hdrv));
   CHECK(env, napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &namev));
   CHECK(env, napi_set_named_property(env, result, "fd", fdv));
   CHECK(env, napi_set_named_property(env, result, "name", namev));
@@ -326,7 +366,7 @@ static napi_value tap_start_reader(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_value_uint32(env, argv[2], &frame_max));
   CHECK(env, napi_typeof(env, argv[3], &cbtype));
   if (cbtype != napi_function || batch_max == 0 || batch_max > 4096 || frame_max < 64 ||
-      frame_max > 65536) {
+      frame_max > FRAME_MAX_LIMIT) {
     napi_throw_range_error(env, NULL, "startReader: bad arguments");
     return NULL;
   }

@@ -5,7 +5,9 @@
  *
  * Notation (UML state machines):
  *   - a state is a rounded box: name, then its invoked actor, entry/exit
- *     actions and internal transitions (targetless, so no exit/re-entry);
+ *     actions, internal transitions (targetless, so no exit/re-entry) and
+ *     transitions back into itself ("↺", which exit and re-enter it: a loop
+ *     drawn outside would be too small to carry its label);
  *   - a compound state is a rounded frame with its name at the top;
  *   - a filled dot marks the initial child; a final state has a double border;
  *   - transitions declared on the machine itself (e.g. STOP) start at an
@@ -16,13 +18,20 @@ import { textWidth } from './font-metrics.js';
 import type { ChartModel, ChartState, ChartTransition } from './walk.js';
 import { transitionLabel } from './walk.js';
 
+/**
+ * Text sizes in px at scale 1. Nothing is below 10 px, so the picture is
+ * legible at 100 % zoom (the inspector never draws it smaller than that).
+ */
 export const FONT = {
   title: 13,
   detail: 10.5,
   label: 10.5,
-  action: 9.5,
+  action: 10,
   lineHeight: 1.35,
 };
+
+/** The smallest text size the picture uses: the inspector's lower bound for scaling. */
+export const MIN_FONT_PX = Math.min(FONT.title, FONT.detail, FONT.label, FONT.action);
 
 const PAD = 10; // inside a box, around text
 const DETAIL_WRAP = 300; // px before a detail line wraps
@@ -66,6 +75,7 @@ export interface ChartGeometry {
 
 interface ElkLabel {
   id: string;
+  layoutOptions?: Record<string, string>;
   text: string;
   width: number;
   height: number;
@@ -135,7 +145,8 @@ function detailLines(state: ChartState, internal: readonly ChartTransition[]): T
   if (state.exit.length) raw.push({ text: `exit / ${state.exit.join(', ')}`, muted: true });
   for (const t of internal) {
     const actions = t.actions.length ? ` / ${t.actions.join(', ')}` : '';
-    raw.push({ text: `${transitionLabel(t)}${actions}`, muted: true });
+    const again = isSelfLoop(t) ? ' ↺' : '';
+    raw.push({ text: `${transitionLabel(t)}${again}${actions}`, muted: true });
   }
   return raw.flatMap((r) =>
     wrap(r.text, FONT.detail, DETAIL_WRAP).map((text) => ({
@@ -160,9 +171,15 @@ function edgeLabelLines(t: ChartTransition): TextLine[] {
   return lines;
 }
 
-/** A transition without targets stays in its state: drawn inside the box. */
+/** A transition back into its own state (exit and re-entry). */
+function isSelfLoop(t: ChartTransition): boolean {
+  return t.targets.length === 1 && t.targets[0] === t.source;
+}
+
+/** Drawn inside its state's box, not as an arrow: a transition without
+ * targets (it stays), or one back into the same state. */
 function isInternal(t: ChartTransition): boolean {
-  return t.targets.length === 0;
+  return t.targets.length === 0 || isSelfLoop(t);
 }
 
 export async function layoutChart(chart: ChartModel): Promise<ChartGeometry> {
@@ -366,6 +383,11 @@ export async function layoutChart(chart: ChartModel): Promise<ChartGeometry> {
         labels: [
           {
             id: `${id}_label`,
+            // On the edge, not beside it: the line runs through the label
+            // (whose background masks it), so a label can never be read as
+            // belonging to a neighbouring parallel edge, however long the
+            // route (test/model/statecharts.test.ts checks the distances).
+            layoutOptions: { 'elk.edgeLabels.inline': 'true' },
             text: lines.map((l) => l.text).join('\n'),
             width: Math.ceil(linesWidth(lines) + 6),
             height: Math.ceil(linesHeight(lines) + 2),

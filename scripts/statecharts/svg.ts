@@ -12,6 +12,7 @@
  * (a box sits inside its parent's frame; an arrow ends on its box's border),
  * so layout.ts stays unaware of them.
  */
+import { nearestOnPolyline } from './geometry.js';
 import type { BoxGeometry, ChartGeometry, EdgeGeometry, TextLine } from './layout.js';
 import { FONT } from './layout.js';
 
@@ -212,37 +213,17 @@ function transitionGroup(
   return `<g class="transition-${part}"${id} data-transition="${esc(name)}" data-source="${esc(source)}" data-target="${esc(target)}">\n${body}\n</g>`;
 }
 
-/** Closest point of a polyline to (px, py). */
-function nearestOnPolyline(points: ReadonlyArray<[number, number]>, px: number, py: number) {
-  let best: [number, number] = points[0]!;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (let i = 1; i < points.length; i++) {
-    const [ax, ay] = points[i - 1]!;
-    const [bx, by] = points[i]!;
-    const dx = bx - ax;
-    const dy = by - ay;
-    const len = dx * dx + dy * dy;
-    const t = len === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / len));
-    const q: [number, number] = [ax + t * dx, ay + t * dy];
-    const d = (q[0] - px) ** 2 + (q[1] - py) ** 2;
-    if (d < bestD) {
-      bestD = d;
-      best = q;
-    }
-  }
-  return best;
-}
-
 /**
- * ELK puts a label beside its edge; where several edges run in parallel a
- * short dotted leader from the label to its own edge removes any doubt.
+ * ELK puts a label on its edge; where it cannot (a self-loop, whose label
+ * sits beside the loop) a short dotted leader from the label to its own edge
+ * removes any doubt.
  */
 function drawLeader(edge: EdgeGeometry): string {
   const label = edge.label;
   if (!label || label.lines.length === 0) return '';
   const cx = label.x + label.width / 2;
   const cy = label.y + label.height / 2;
-  const [ex, ey] = nearestOnPolyline(edge.points, cx, cy);
+  const [ex, ey] = nearestOnPolyline(edge.points, [cx, cy]);
   const lx = Math.max(label.x, Math.min(label.x + label.width, ex));
   const ly = Math.max(label.y, Math.min(label.y + label.height, ey));
   if (Math.hypot(ex - lx, ey - ly) < 1.5) return '';

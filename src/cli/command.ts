@@ -62,12 +62,22 @@ export function parseOptions(command: Command, argv: string[]): OptionValues {
     options[spec.name] = { type: spec.value ? 'string' : 'boolean' };
   }
   const specs = command.arguments ?? [];
+  const args = joinDashValues(command, argv);
   let parsed: { values: OptionValues; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: specs.length > 0 });
+    parsed = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: specs.length > 0,
+    });
   } catch (cause) {
-    // parseArgs messages are already one line naming the flag; add the way out.
-    const message = (cause as Error).message.replace(/\. To specify.*$/s, '');
+    // parseArgs' first sentence names the flag; say it our way, add the way out.
+    const message = (cause as Error).message
+      .split('\n')[0]!
+      .replace(/\. To specify.*$/, '')
+      .replace(/^Option '(--[\w-]+)(?: <value>)?' argument missing$/, '$1 needs a value')
+      .replace(/^Unknown option '(.+)'$/, 'unknown option $1');
     throw new UsageError(`${message}; see switchback ${command.name} --help`);
   }
   const values = { ...parsed.values };
@@ -86,6 +96,37 @@ export function parseOptions(command: Command, argv: string[]): OptionValues {
     values[spec.name] = value;
   });
   return values;
+}
+
+/**
+ * `--max-peers -3`: parseArgs refuses a value that starts with "-" (three
+ * lines of advice). A negative number is plainly meant as the value, so it is
+ * passed as `--max-peers=-3` and the flag's own check says what is wrong with
+ * it; anything else that looks like a flag is a missing value, in one line.
+ */
+function joinDashValues(command: Command, argv: string[]): string[] {
+  const takesValue = new Set(command.options.filter((o) => o.value).map((o) => `--${o.name}`));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (takesValue.has(arg) && next?.startsWith('-')) {
+      if (/^-[\d.]/.test(next)) {
+        out.push(`${arg}=${next}`);
+        i++;
+        continue;
+      }
+      throw new UsageError(
+        `${arg} needs a value, but ${JSON.stringify(next)} follows it; see switchback ${command.name} --help`,
+      );
+    }
+    out.push(arg);
+  }
+  return out;
 }
 
 function usage(command: Command): string {

@@ -1,4 +1,5 @@
-import { encodeKey, generateIdentity, saveIdentity } from '../crypto/identity.js';
+import { encodeKey, generateIdentity } from '../crypto/identity.js';
+import { saveIdentity } from '../crypto/key-file.js';
 import { errorCode } from '../errors.js';
 import { type Command, UsageError } from './command.js';
 

@@ -1,4 +1,5 @@
-import { encodeKey, loadIdentity } from '../crypto/identity.js';
+import { encodeKey } from '../crypto/identity.js';
+import { loadIdentity } from '../crypto/key-file.js';
 import { errorCode } from '../errors.js';
 import { type Command, UsageError } from './command.js';
 

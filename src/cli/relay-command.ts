@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { errorCode } from '../errors.js';
+import type { ClusterAuth, ClusterOptions } from '../relay/cluster/cluster-options.js';
 import { DEFAULT_LIMITS, type RelayLimits } from '../relay/limits.js';
 import { RelayServer, type RelayServerOptions } from '../relay/server.js';
 import { type Command, type OptionValues, UsageError } from './command.js';
@@ -89,6 +90,13 @@ export const relayCommand: Command = {
     'frames through it (it never sees plaintext). Logs are JSON lines on stdout;',
     'the first says where it listens. SIGINT or SIGTERM closes every client with',
     'code 4011 and exits 0. See docs/relay.md for close codes and metrics.',
+    '',
+    'With --cluster and --id it joins a relay cluster over NATS: relays share',
+    'which peer is on which relay and forward for each other, so peers on',
+    'different relays pair and talk as on one. Without them it runs alone.',
+    '',
+    'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 could not start (e.g. the port is',
+    'in use), 2 usage error (a bad flag or value).',
   ].join('\n'),
   options: [
     {
@@ -108,6 +116,43 @@ export const relayCommand: Command = {
       description: 'PEM certificate chain: serve wss:// instead of ws://. Needs --tls-key.',
     },
     { name: 'tls-key', value: 'FILE', description: 'PEM private key for --tls-cert.' },
+    {
+      name: 'cluster',
+      value: 'URL[,URL]',
+      description:
+        'Join a relay cluster through these NATS servers (nats://HOST:PORT or tls://). Needs --id.',
+      defaultText: 'alone',
+    },
+    {
+      name: 'id',
+      value: 'NAME',
+      description: "This relay's name in the cluster: letters, digits, - or _, unique per relay.",
+    },
+    {
+      name: 'cluster-token-file',
+      value: 'FILE',
+      description: 'NATS token, read from this file (secrets stay off the command line).',
+    },
+    {
+      name: 'cluster-user',
+      value: 'USER',
+      description: 'NATS user; needs --cluster-password-file.',
+    },
+    {
+      name: 'cluster-password-file',
+      value: 'FILE',
+      description: 'NATS password for --cluster-user, read from this file.',
+    },
+    {
+      name: 'cluster-creds',
+      value: 'FILE',
+      description: 'NATS .creds file (user JWT and NKey seed) for decentralized auth.',
+    },
+    {
+      name: 'cluster-ca',
+      value: 'FILE',
+      description: 'PEM CA certificates to trust for tls:// NATS servers.',
+    },
     ...LIMIT_FLAGS.map(({ flag, field, value, description }) => ({
       name: flag,
       value,
@@ -173,6 +218,7 @@ async function serverOptions(values: OptionValues) {
   return {
     logLevel,
     server: {
+      cluster: await clusterOptions(text),
       listen: hostPort('listen', listen),
       metrics: metrics ? hostPort('metrics', metrics) : undefined,
       tls:
@@ -184,11 +230,92 @@ async function serverOptions(values: OptionValues) {
   };
 }
 
+/** --cluster and its credentials; undefined when the relay runs alone. */
+async function clusterOptions(
+  text: (name: string) => string | undefined,
+): Promise<ClusterOptions | undefined> {
+  const cluster = text('cluster');
+  const name = text('id');
+  const credentialFlags = [
+    'cluster-token-file',
+    'cluster-user',
+    'cluster-password-file',
+    'cluster-creds',
+    'cluster-ca',
+  ].filter((flag) => text(flag) !== undefined);
+  if (!cluster) {
+    if (name !== undefined)
+      throw new UsageError('--id names a relay in a cluster; give --cluster nats://HOST:PORT too');
+    if (credentialFlags.length > 0) {
+      throw new UsageError(
+        `--${credentialFlags[0]} is for a cluster; give --cluster nats://HOST:PORT too`,
+      );
+    }
+    return undefined;
+  }
+  if (name === undefined) {
+    throw new UsageError(
+      "--cluster needs --id NAME, this relay's own name in the cluster (e.g. --id relay-1)",
+    );
+  }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new UsageError(`--id ${JSON.stringify(name)} must be 1-64 letters, digits, - or _`);
+  }
+  const servers = cluster.split(',').map((server) => server.trim());
+  for (const server of servers) {
+    if (!/^(nats|tls):\/\/[^/\s@]+:\d{1,5}$/.test(server)) {
+      throw new UsageError(
+        `--cluster ${JSON.stringify(server)} is not nats://HOST:PORT; write e.g. --cluster nats://127.0.0.1:4222`,
+      );
+    }
+  }
+  const tokenFile = text('cluster-token-file');
+  const user = text('cluster-user');
+  const passwordFile = text('cluster-password-file');
+  const credsFile = text('cluster-creds');
+  const ways = [tokenFile, user ?? passwordFile, credsFile].filter((x) => x !== undefined).length;
+  if (ways > 1) {
+    throw new UsageError(
+      'give one kind of NATS credentials: --cluster-token-file, --cluster-user with --cluster-password-file, or --cluster-creds',
+    );
+  }
+  if (Boolean(user) !== Boolean(passwordFile)) {
+    throw new UsageError(
+      '--cluster-user and --cluster-password-file go together; give both or neither',
+    );
+  }
+  let auth: ClusterAuth | undefined;
+  if (tokenFile) auth = { kind: 'token', token: await readSecret('cluster-token-file', tokenFile) };
+  if (user && passwordFile) {
+    auth = {
+      kind: 'user',
+      user,
+      password: await readSecret('cluster-password-file', passwordFile),
+    };
+  }
+  if (credsFile) auth = { kind: 'creds', creds: await readPem('cluster-creds', credsFile) };
+  const caFile = text('cluster-ca');
+  return {
+    servers,
+    name,
+    auth,
+    ca: caFile ? await readPem('cluster-ca', caFile) : undefined,
+  };
+}
+
+/** A secret in a file: its first line, without the newline an editor adds. */
+async function readSecret(flag: string, path: string): Promise<string> {
+  const secret = (await readPem(flag, path)).toString('utf8').split(/\r?\n/)[0]!;
+  if (!secret)
+    throw new UsageError(`--${flag} ${path} is empty; write the secret on its first line`);
+  return secret;
+}
+
 async function readPem(flag: string, path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (cause) {
     const why = errorCode(cause) === 'ENOENT' ? 'no such file' : (cause as Error).message;
-    throw new UsageError(`--${flag} ${path}: ${why}; pass the path of a PEM file`);
+    throw new UsageError(`--${flag} ${path}: ${why}; pass the path of a readable file`);
   }
 }

@@ -11,8 +11,10 @@ export const statusCommand: Command = {
   description: [
     "Asks a running node's control API what it is doing and prints its key, relay",
     'link, listen address and uptime, then one row per peer: the path in use',
-    '(relay, direct, or both while the direct path is suspect), the chart state and',
-    'the reason for the last change, RTT on each path, loss on the path in use,',
+    '(relay, direct, or both while the direct path is suspect; on the relay also why',
+    'and since when the direct path was left, and when it is tried next), the chart',
+    'state and the reason for the last change, RTT on each path ("stale" when the',
+    'path has not answered for a few seconds), loss on the path in use,',
     'when the last handshake completed, state changes so far, and bytes in/out.',
     '--json prints the NodeStatus object instead (see docs/cli.md).',
     'From another machine (controlAllowRemote), set SWITCHBACK_TOKEN to the node token.',
@@ -70,7 +72,7 @@ function peerRow(peer: PeerStatus, now: number): string[] {
   const offline = !peer.paired;
   return [
     peer.name,
-    offline ? 'offline' : peer.path,
+    offline ? 'offline' : pathCell(peer, now),
     peer.state,
     peer.reason,
     offline ? '-' : `${rtt(direct)}/${rtt(relay)}`,
@@ -79,6 +81,22 @@ function peerRow(peer: PeerStatus, now: number): string[] {
     String(peer.transitions),
     `${bytes(bytesIn)}/${bytes(bytesOut)}`,
   ];
+}
+
+/**
+ * The path, and on the relay why and for how long, and what comes next:
+ * "relay 12s (HEARTBEAT_TIMEOUT), next try in 8s". The chart's latest reason
+ * (RETRY, DIAL_TIMEOUT…) is in REASON; this keeps the fallback's own.
+ */
+export function pathCell(peer: PeerStatus, now: number): string {
+  if (peer.path !== 'relay') return peer.path;
+  const parts = ['relay'];
+  if (peer.lastFallback)
+    parts.push(`${age(now - peer.lastFallback.at)} (${peer.lastFallback.reason})`);
+  let cell = parts.join(' ');
+  if (peer.state.startsWith('attemptingDirect')) cell += ', trying direct';
+  else if (peer.nextAttemptAt !== null) cell += `, next try in ${age(peer.nextAttemptAt - now)}`;
+  return cell;
 }
 
 function table(rows: string[][]): string[] {
@@ -100,7 +118,7 @@ function percent(share: number | null): string {
 }
 
 function rtt(figures: PathFigures): string {
-  if (figures.rttMs === null) return '-';
+  if (figures.rttMs === null) return figures.stale ? 'stale' : '-';
   return `${figures.rttMs < 10 ? figures.rttMs.toFixed(2) : figures.rttMs.toFixed(1)}ms`;
 }
 

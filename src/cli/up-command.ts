@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { watchLocalAddresses } from '../daemon/address-watch.js';
 import { ConfigError, loadConfig, type NodeConfig } from '../daemon/config.js';
 import { startControlServer } from '../daemon/control-server.js';
 import { attachInspector } from '../daemon/inspector/attach-inspector.js';
@@ -17,8 +17,6 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** SIGINT/SIGTERM: everything is closed within this, or we exit anyway. */
 const SHUTDOWN_BUDGET_MS = 2_000;
-/** How often our own addresses are compared, to re-probe on a network change. */
-const NETWORK_POLL_MS = 2_000;
 
 export const upCommand: Command = {
   name: 'up',
@@ -29,6 +27,9 @@ export const upCommand: Command = {
     'its access token) on start. SIGHUP, or saving the config file, reloads the peer',
     'list without disturbing peers that did not change. Needs root (or CAP_NET_ADMIN)',
     'for the TAP device unless the config says device = "memory".',
+    '',
+    'Exit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. the TAP device',
+    'or a listen address), 2 usage error (a bad flag, an unreadable or invalid config).',
   ].join('\n'),
   options: [
     { name: 'config', value: 'FILE', description: 'The node config (TOML). Required.' },
@@ -126,11 +127,12 @@ export const upCommand: Command = {
         },
         `node up: ${config.peers.length} peer(s), relay ${config.relay}`,
       );
-      // On a terminal, the two addresses a person wants, plainly; elsewhere
-      // (journald, a pipe) stdout stays one JSON object per line.
-      if ((io.stdout as { isTTY?: boolean }).isTTY) {
-        io.stdout.write(`control api: ${control.url}/status\n`);
-        io.stdout.write(`inspector:   ${inspectorUrl}\n`);
+      // The two addresses a person wants, in the same words everywhere: plain
+      // lines on a terminal; under journald or a pipe, where stdout stays one
+      // JSON object per line, log lines whose message is that same text.
+      for (const [text, url] of startupLines(control.url, inspectorUrl)) {
+        if ((io.stdout as { isTTY?: boolean }).isTTY) io.stdout.write(`${text}\n`);
+        else logger.info({ url }, text);
       }
     } catch (error) {
       await shutdown();
@@ -159,16 +161,11 @@ export const upCommand: Command = {
     });
     watcher.on('error', () => {});
 
-    // A changed set of local addresses means paths may have changed: re-probe now.
-    let addresses = localAddresses();
-    const poll = setInterval(() => {
-      const now = localAddresses();
-      if (now !== addresses) {
-        addresses = now;
-        logger.info('local addresses changed: re-probing paths');
-        node.networkChanged();
-      }
-    }, NETWORK_POLL_MS);
+    // Our own addresses changed: move the relay link and re-probe the paths now.
+    const stopWatching = watchLocalAddresses(() => {
+      logger.info('local addresses changed: moving the relay link, re-probing paths');
+      node.networkChanged();
+    });
 
     if (!io.signal.aborted)
       await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
@@ -176,7 +173,7 @@ export const upCommand: Command = {
     process.off('SIGHUP', onHup);
     watcher.close();
     clearTimeout(debounce);
-    clearInterval(poll);
+    stopWatching();
     await reloading;
     await shutdown();
     // Sockets still finishing their close handshakes must not hold the process.
@@ -185,10 +182,11 @@ export const upCommand: Command = {
   },
 };
 
-function localAddresses(): string {
-  const all: string[] = [];
-  for (const [name, entries] of Object.entries(networkInterfaces())) {
-    for (const entry of entries ?? []) if (!entry.internal) all.push(`${name}/${entry.address}`);
-  }
-  return all.sort().join(',');
+/** "control api: URL/status" and "inspector:   URL?token=…", each with its URL. */
+export function startupLines(controlUrl: string, inspectorUrl: string): Array<[string, string]> {
+  const status = `${controlUrl}/status`;
+  return [
+    [`control api: ${status}`, status],
+    [`inspector:   ${inspectorUrl}`, inspectorUrl],
+  ];
 }

@@ -11,9 +11,14 @@ export interface HostPort {
 
 /** HOST:PORT, [IPV6]:PORT or :PORT (all interfaces). Port 0 = any free port. */
 export function hostPort(flag: string, text: string): HostPort {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
   const port = match ? Number(match[3]) : Number.NaN;
-  if (!match || port > 65_535) {
+  if (match && !(port <= 65_535)) {
+    throw new UsageError(
+      `--${flag} ${JSON.stringify(text)}: port ${match[3]} is out of range (0-65535)`,
+    );
+  }
+  if (!match) {
     throw new UsageError(
       `--${flag} ${JSON.stringify(text)} is not HOST:PORT; write e.g. --${flag} 127.0.0.1:7300 or [::1]:7300`,
     );

@@ -1,5 +1,5 @@
 import { SwitchbackError } from '../errors.js';
-import { Reason } from '../machines/reasons.js';
+import { Reason } from '../reasons.js';
 
 /** Stable codes of every error src/crypto/ throws on purpose. */
 export const CryptoErrorCode = {

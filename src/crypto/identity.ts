@@ -4,9 +4,6 @@
 import { KeyFormatError } from './errors.js';
 import { requireSodium, sodiumReady } from './sodium.js';
 
-export type { SaveIdentityOptions } from './key-file.js';
-export { loadIdentity, saveIdentity } from './key-file.js';
-
 export const PUBLIC_KEY_BYTES = 32;
 export const SECRET_KEY_BYTES = 64; // libsodium layout: seed(32) || public key(32)
 export const SEED_BYTES = 32;

@@ -9,6 +9,7 @@
 // 0600 and a key readable by group or others is refused, as ssh does.
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
 import { KeyFileError } from './errors.js';
 import { encodeKey, type Identity, identityFromSeed, SEED_BYTES } from './identity.js';
 import { sodiumReady } from './sodium.js';
@@ -56,9 +57,39 @@ export async function saveIdentity(
         { cause: error },
       );
     }
-    throw new KeyFileError('KEY_FILE_IO', path, `cannot write key file ${path}: ${String(error)}`, {
-      cause: error,
-    });
+    throw new KeyFileError(
+      'KEY_FILE_IO',
+      path,
+      `cannot write key file ${path}: ${writeFailure(path, error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Why a key could not be written, about `path` itself: the temporary file is ours, not the user's. */
+function writeFailure(path: string, error: unknown): string {
+  const dir = dirname(path);
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return `directory ${dir} does not exist (create it first: mkdir -p ${dir})`;
+    case 'ENOTDIR':
+      return `${dir} is not a directory`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied in directory ${dir}`;
+    case 'EROFS':
+      return `${dir} is on a read-only file system`;
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EISDIR':
+      return `${path} is a directory`;
+    default: {
+      // Name the error, never the temporary file's name.
+      const { code, syscall } = error as NodeJS.ErrnoException;
+      return code ? `${code}${syscall ? ` (${syscall})` : ''}` : String(error);
+    }
   }
 }
 

@@ -22,7 +22,7 @@
 //
 // Pure step functions: frames in, frames out; the direct-link service owns
 // sockets and timeouts.
-import { Reason } from '../machines/reasons.js';
+
 import {
   ATTEMPT_ID_BYTES,
   type FrameOf,
@@ -31,6 +31,7 @@ import {
   NONCE_BYTES,
   SESSION_ID_BYTES,
 } from '../protocol/frames.js';
+import { Reason } from '../reasons.js';
 import { RehandshakeError } from './errors.js';
 import { requireSodium } from './sodium.js';
 

@@ -17,6 +17,7 @@
  *   heartbeatIntervalMs = 200
  */
 import { readFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
@@ -71,14 +72,37 @@ export interface NodeConfig {
 const hostPort = z.string().transform((text, ctx) => {
   const parsed = parseHostPort(text);
   if (!parsed) {
+    const port = /:(\d+)$/.exec(text)?.[1];
     ctx.addIssue({
       code: 'custom',
-      message: `"${text}" is not HOST:PORT (e.g. 127.0.0.1:7900 or [::1]:7900)`,
+      message:
+        port !== undefined && Number(port) > 65_535
+          ? `port ${port} in "${text}" is out of range (0-65535)`
+          : `"${text}" is not HOST:PORT (e.g. 127.0.0.1:7900 or [::1]:7900)`,
     });
     return z.NEVER;
   }
   return parsed;
 });
+
+/** An IPv4 address with a prefix length: 10.232.0.2/24 (each octet 0-255, prefix 0-32). */
+const ipv4Cidr = z.string().refine(
+  (text) => {
+    const [address, prefix, extra] = text.split('/');
+    return (
+      extra === undefined &&
+      address !== undefined &&
+      isIPv4(address) &&
+      prefix !== undefined &&
+      /^\d{1,2}$/.test(prefix) &&
+      Number(prefix) <= 32
+    );
+  },
+  {
+    error: (issue) =>
+      `${JSON.stringify(issue.input)} is not an IPv4 CIDR address, e.g. 10.232.0.2/24`,
+  },
+);
 
 const backoff = z
   .object({
@@ -107,10 +131,7 @@ const schema = z
           .string()
           .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 letters, digits, "_", "." or "-"')
           .default('sb0'),
-        address: z
-          .string()
-          .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be IPv4 CIDR, e.g. 10.232.0.2/24')
-          .optional(),
+        address: ipv4Cidr.optional(),
         mtu: z.number().int().min(576).max(9000).default(1400),
       })
       .strict()
@@ -137,12 +158,18 @@ const schema = z
         migrationTimeoutMs: ms,
         stableAfterMs: ms,
         retry: backoff,
+        reprobeIntervalMs: ms,
+        reprobes: z.number().int().min(0),
+        reprobeDialTimeoutMs: ms,
         relay: z
           .object({
             connectTimeoutMs: ms,
             authTimeoutMs: ms,
             stableAfterMs: ms,
+            pingIntervalMs: ms,
+            deadAfterMs: ms,
             reconnect: backoff,
+            redial: backoff,
           })
           .strict()
           .partial(),
@@ -174,6 +201,35 @@ const EXAMPLES: Record<string, string> = {
   'tap.mtu': 'mtu = 1400',
 };
 
+/**
+ * The keys a table at `path` accepts (`path` as zod reports it: ["peers", 0]),
+ * in schema order; [] when `path` is not a table. docs/cli.md lists them.
+ */
+export function keysAt(path: readonly PropertyKey[]): string[] {
+  interface Def {
+    type: string;
+    shape?: Record<string, { _zod: { def: Def } }>;
+    innerType?: { _zod: { def: Def } };
+    element?: { _zod: { def: Def } };
+    in?: { _zod: { def: Def } };
+  }
+  const unwrap = (def: Def): Def => {
+    const inner = def.innerType ?? def.in;
+    return inner ? unwrap(inner._zod.def) : def;
+  };
+  let def = unwrap((schema as unknown as { _zod: { def: Def } })._zod.def);
+  for (const key of path) {
+    if (def.type === 'array' && typeof key === 'number' && def.element) {
+      def = unwrap(def.element._zod.def);
+    } else if (def.type === 'object' && def.shape && typeof key === 'string' && def.shape[key]) {
+      def = unwrap(def.shape[key]._zod.def);
+    } else {
+      return [];
+    }
+  }
+  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
+
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let value = root;
   for (const key of path) {
@@ -202,8 +258,15 @@ export function parseConfig(text: string, file: string): NodeConfig {
   try {
     raw = parseToml(text);
   } catch (error) {
-    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new ConfigError('CONFIG_INVALID', `${where}: not valid TOML: ${detail}`, {
+    // smol-toml: "Invalid TOML document: invalid value\n\n<code block>", line and column 1-based.
+    const first = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    const detail = first.replace(/^Invalid TOML document: /, '');
+    const { line, column } = error as { line?: number; column?: number };
+    const at =
+      typeof line === 'number' && typeof column === 'number'
+        ? ` at line ${line}, column ${column}`
+        : '';
+    throw new ConfigError('CONFIG_INVALID', `${where}: not valid TOML${at}: ${detail}`, {
       cause: error,
     });
   }
@@ -212,10 +275,25 @@ export function parseConfig(text: string, file: string): NodeConfig {
     // A misspelt key usually explains a "missing" one: report it first.
     const issues = result.error.issues;
     const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
-    const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    let field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
     const example = EXAMPLES[field];
     let message = issue.message;
-    if (issue.code === 'invalid_type') {
+    if (issue.code === 'unrecognized_keys') {
+      // The misspelt key is the field; the message lists what its table takes.
+      const [first, ...others] = issue.keys;
+      field = [...issue.path, first].join('.');
+      const names = issue.path.filter((key) => typeof key === 'string').join('.');
+      const table =
+        issue.path.length === 0
+          ? 'the top level'
+          : typeof issue.path.at(-1) === 'number'
+            ? `[[${names}]]`
+            : `[${names}]`;
+      message = `unknown key; ${table} takes ${keysAt(issue.path).join(', ')}`;
+      if (others.length > 0) {
+        message += ` (also unknown: ${others.map((key) => JSON.stringify(key)).join(', ')})`;
+      }
+    } else if (issue.code === 'invalid_type') {
       const missing = valueAt(raw, issue.path) === undefined;
       message = missing ? 'is missing' : `expected ${issue.expected}`;
       if (example) message += `; write e.g. ${example}`;
@@ -282,6 +360,7 @@ export function parseConfig(text: string, file: string): NodeConfig {
       ...defaultRelayLinkTimings,
       ...relayTimings,
       reconnect: { ...defaultRelayLinkTimings.reconnect, ...relayTimings.reconnect },
+      redial: { ...defaultRelayLinkTimings.redial, ...relayTimings.redial },
     },
     quality: { ...defaultQualityPolicy, ...quality },
   };

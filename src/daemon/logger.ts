@@ -129,7 +129,7 @@ export function formatLine(record: Record<string, unknown>, color = false): stri
   const where = [component, peer].filter((part) => part !== undefined).join(' ');
   let line = `${paint(DIM, when)} ${known ? paint(known.color, levelText) : levelText} `;
   if (where) line += `${where}: `;
-  line += typeof msg === 'string' ? msg : '';
+  line += typeof msg === 'string' ? withoutRepeatedPrefix(msg, [where, peer, component]) : '';
   const fields = Object.entries(rest).map(([key, value]) => `${key}=${fieldText(value)}`);
   if (err && typeof err === 'object') {
     const { message, code } = err as { message?: unknown; code?: unknown };
@@ -137,6 +137,19 @@ export function formatLine(record: Record<string, unknown>, color = false): stri
   }
   if (fields.length > 0) line += `  ${paint(DIM, fields.join(' '))}`;
   return line.replaceAll('\n', '\\n');
+}
+
+/**
+ * A message that already starts with what the line's prefix says ("b: usingRelay
+ * -> …" from a logger whose line begins "b: ") loses that copy, so no line
+ * reads "b: b: …". JSON lines keep the message as logged.
+ */
+function withoutRepeatedPrefix(msg: string, prefixes: unknown[]): string {
+  for (const prefix of prefixes) {
+    if (typeof prefix !== 'string' || prefix === '') continue;
+    if (msg.startsWith(`${prefix}: `)) return msg.slice(prefix.length + 2);
+  }
+  return msg;
 }
 
 function fieldText(value: unknown): string {

@@ -105,14 +105,26 @@ export function createNodeMetrics(observer: NodeObserver): NodeMetrics {
   });
   mirroredCounter(registry, {
     name: 'switchback_peer_fallbacks_total',
-    help: 'Completed direct-to-relay fallbacks.',
+    help: 'Working direct paths left for the relay (dead, worse, closed); failed upgrade attempts are not counted here.',
     labelNames: ['peer'],
     read: (s) => s.peers.map((peer) => [{ peer: peer.name }, peer.fallbacks]),
     status,
   });
   mirroredCounter(registry, {
+    name: 'switchback_peer_failed_attempts_total',
+    help: 'Upgrade attempts to the direct path that failed, by reason (DIAL_REFUSED, DIAL_TIMEOUT, CERT_MISMATCH, ...).',
+    labelNames: ['peer', 'reason'],
+    read: (s) =>
+      s.peers.flatMap((peer) =>
+        Object.entries(peer.failedAttempts).map(([reason, n]) =>
+          sample({ peer: peer.name, reason }, n),
+        ),
+      ),
+    status,
+  });
+  mirroredCounter(registry, {
     name: 'switchback_peer_drops_total',
-    help: 'Frames from or to the peer that were dropped, by reason (replay, decrypt, queueFull, ...).',
+    help: 'Frames from or to the peer that were dropped, by reason (REPLAY, DECRYPT_FAILED, NO_PATH, ...).',
     labelNames: ['peer', 'reason'],
     read: (s) =>
       s.peers.flatMap((peer) =>
@@ -173,7 +185,7 @@ export function createNodeMetrics(observer: NodeObserver): NodeMetrics {
   });
   const fallbacks = new Counter({
     name: 'switchback_fallbacks_total',
-    help: 'Times a peer started falling back from the direct path to the relay, by reason.',
+    help: 'Times a peer left a working direct path for the relay, by reason.',
     labelNames: ['peer', 'reason'],
     registers,
   });
@@ -199,12 +211,12 @@ export function createNodeMetrics(observer: NodeObserver): NodeMetrics {
 }
 
 /** Entering `fallingBack` from outside it (its own substates do not count twice). */
+/** usingDirect.* → fallingBack: the transitions countFallback runs on (a failed attempt is not one). */
 function isFallbackStart(record: TransitionRecord): boolean {
-  const top = (state: string) => state.split('.')[0];
   return (
     record.machine === 'connection' &&
-    top(record.to) === 'fallingBack' &&
-    top(record.from) !== 'fallingBack'
+    record.to === 'fallingBack' &&
+    record.from.startsWith('usingDirect')
   );
 }
 

@@ -8,12 +8,17 @@ import type { Transport } from '../machines/connection.js';
 export type PathName = 'relay' | 'direct';
 
 export interface PathFigures {
-  /** Smoothed RTT in ms from authenticated pings; null before the first pong. */
+  /** Smoothed RTT in ms from authenticated pings; null when the path has not
+   * answered a probe recently (see measuredAgoMs): no stale figure is shown. */
   rttMs: number | null;
-  /** RTT variation (RFC 6298 rttvar) in ms. */
+  /** RTT variation (RFC 6298 rttvar) in ms; null with rttMs. */
   jitterMs: number | null;
-  /** Share of recent pings unanswered, 0..1; null before any ping. */
+  /** Share of recent pings unanswered, 0..1; null before any ping, or when stale. */
   loss: number | null;
+  /** How long ago the path last answered a probe (ms); null if it never has. */
+  measuredAgoMs: number | null;
+  /** The path has not answered a probe for longer than 3 relay-probe intervals (3 s at defaults). */
+  stale: boolean;
   framesSent: number;
   framesReceived: number;
   bytesSent: number;
@@ -28,15 +33,24 @@ export interface PeerStatus {
   path: Transport;
   /** The chart's state value as a dotted string, e.g. "usingDirect.healthy". */
   state: string;
-  /** Why the chart last changed state (src/machines/reasons.ts). */
+  /** Why the chart last changed state (src/reasons.ts). */
   reason: string;
   /** When the chart last changed state (ms since the epoch). */
   since: number;
   /** State changes since start. */
   transitions: number;
-  /** Completed relay→direct upgrades and direct→relay fallbacks. */
+  /** Completed relay→direct upgrades. */
   upgrades: number;
+  /** Working direct paths left for the relay (dead, worse than the relay, or
+   * closed). A failed upgrade attempt is not one: see failedAttempts. */
   fallbacks: number;
+  /** Why and when (ms since the epoch) the direct path was last left; null if never. */
+  lastFallback: { reason: string; at: number } | null;
+  /** Upgrade attempts that failed, by reason (DIAL_REFUSED, DIAL_TIMEOUT, CERT_MISMATCH, …). */
+  failedAttempts: Record<string, number>;
+  /** When the next direct attempt is due (ms since the epoch), while on the relay
+   * with a known peer address; null otherwise (attempting, direct, or no address). */
+  nextAttemptAt: number | null;
   /** The peer's direct address as the relay saw it, "host:port"; null until known. */
   endpoint: string | null;
   /** When the end-to-end handshake last completed (ms since the epoch); null before. */
@@ -57,11 +71,25 @@ export interface RelayStatus {
   observed: string | null;
 }
 
+/** The node ↔ relay connection itself, from its own pings (not the peer-to-peer
+ * relay path: that is each peer's paths.relay). */
+export interface RelayLinkStatus {
+  /** Smoothed RTT node ↔ relay in ms; null before the first pong. */
+  rttMs: number | null;
+  /** When the relay last answered a ping (ms since the epoch); null before. */
+  lastPongAt: number | null;
+  /** Times the link was re-established (after a failure, or handed over to new addresses). */
+  reconnects: number;
+  /** The address the current link goes out from, "host:port"; null while not connected. */
+  localAddress: string | null;
+}
+
 export interface NodeStatus {
   publicKey: string;
   /** Seconds since the node started. */
   uptime: number;
   relay: RelayStatus;
+  relayLink: RelayLinkStatus;
   /** The direct listener's bound address, "host:port"; null when not listening. */
   listen: string | null;
   device: { name: string; kind: 'tap' | 'memory'; mtu: number };

@@ -1,44 +1,42 @@
 /**
  * A Switchback node: one identity, one relay link, one direct listener, one
- * device, and per configured peer a connection chart with its PeerLink.
- * docs/architecture.md draws it. The node is also the NodeObserver that the
- * control API, metrics, CLI, demo and inspector read.
+ * device, and per configured peer a data plane (PeerLink) with its
+ * connection chart. This file is the wiring; what the node shows the outside
+ * is node-observation.ts, and docs/architecture.md draws both.
  *
  * Start-up order (each step can fail with a clear error, undoing the others):
  *   1. load the key, make the TLS certificate of it;
  *   2. open the direct listener (peers' keys authorised);
  *   3. open the device (TAP, or in-memory);
- *   4. create a PeerLink per peer and plug it into the pump;
+ *   4. per peer: a PeerLink on the relay uplink, its chart started, plugged into the pump;
  *   5. start the relay-link chart; on each connect, CONNECT to every peer.
  */
 import type { Logger } from 'pino';
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import { createTlsCredentials, type TlsCredentials } from '../crypto/certificate.js';
-import { encodeKey, type Identity, keysEqual, loadIdentity } from '../crypto/identity.js';
+import { encodeKey, type Identity, keysEqual } from '../crypto/identity.js';
+import { loadIdentity } from '../crypto/key-file.js';
 import { sodiumReady } from '../crypto/sodium.js';
 import { TimestampClock } from '../crypto/timestamp.js';
 import { errorCode } from '../errors.js';
 import { type RelayLinkMachine, relayLinkMachine } from '../machines/relay-link.js';
-import type { Address } from '../protocol/frames.js';
+import { stateString } from '../machines/state-value.js';
 import type { RelayClient } from '../relay/client.js';
 import { dialDirect, establishDirect } from '../services/dial.js';
 import { DirectListener } from '../services/direct-listener.js';
-import { PeerLink, stateString } from '../services/peer-link.js';
-import { relayLinkServices } from '../services/relay-link.js';
+import { PeerIndex } from '../services/peer-index.js';
+import { PeerLink } from '../services/peer-link.js';
+import { RelayLinkHealth, relayLinkServices } from '../services/relay-link.js';
+import { RelayUplink } from '../services/relay-uplink.js';
 import type { FrameDevice } from '../tap/device.js';
 import { L2Switch } from '../tap/l2-switch.js';
 import { createMemoryDevicePair } from '../tap/memory-device.js';
 import { PacketPump } from '../tap/pump.js';
 import { openTapDevice } from '../tap/tap-device.js';
 import { ConfigError, type NodeConfig, type PeerConfig } from './config.js';
-import type {
-  NodeObserver,
-  NodeStatus,
-  PathFigures,
-  PeerStatus,
-  PingResult,
-  TransitionRecord,
-} from './node-status.js';
+import { NodeObservation, type ObservedPeer } from './node-observation.js';
+import type { NodeObserver, NodeStatus, PingResult, TransitionRecord } from './node-status.js';
+import { type PeerChart, type StartPeerChart, startPeerChart } from './peer-chart.js';
 
 export interface NodeOptions {
   logger: Logger;
@@ -52,27 +50,16 @@ export interface NodeOptions {
   identity?: Identity;
   /** Longest a sequence gap holds back later frames (ms). */
   gapTimeoutMs?: number;
-  /** Model tests only: peers' charts are created but not started (PeerLink.followActor). */
-  holdCharts?: boolean;
+  /** How each peer's chart is started (default: startPeerChart; the model tests pass their own). */
+  startChart?: StartPeerChart;
 }
-
-/** Bytes queued towards the relay before frames for it are dropped: the
- * direct link's cap (src/services/direct-link.ts), ~30 ms at 1 Gbit/s. */
-const MAX_RELAY_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 /** Longest close() waits for close handshakes before cutting sockets. */
 const CLOSE_BUDGET_MS = 500;
 
-/** Transitions kept for /transitions and the inspector's first screen. */
-const TRANSITION_LOG_SIZE = 500;
-
-interface PeerEntry {
-  config: PeerConfig;
-  link: PeerLink;
-  since: number;
-  transitions: number;
-  lastEvent: string;
-  lastState: string;
+interface PeerEntry extends ObservedPeer {
+  /** Detach the node from the chart (its events, its snapshots). */
+  offChart: () => void;
 }
 
 export class Node implements NodeObserver {
@@ -87,18 +74,15 @@ export class Node implements NodeObserver {
   readonly #credentials: TlsCredentials;
   #options: NodeOptions;
   readonly #peers = new Map<string, PeerEntry>();
-  readonly #byKey = new Map<string, PeerEntry>();
+  readonly #byKey = new PeerIndex<PeerEntry>();
   readonly #l2 = new L2Switch();
-  readonly #transitions: TransitionRecord[] = [];
-  readonly #transitionListeners = new Set<(record: TransitionRecord) => void>();
-  readonly #inspectionListeners = new Set<(peer: string, event: unknown) => void>();
-  readonly #startedAt = Date.now();
-  #relay: RelayClient | null = null;
-  #relayState = { state: 'connecting', reason: 'CONNECTING', lastEvent: '' };
+  readonly #uplink = new RelayUplink();
+  readonly #relayHealth = new RelayLinkHealth();
+  readonly #observation: NodeObservation;
   #closed = false;
   /** INIT timestamps for every peer (docs/protocol.md §6.3): file-backed next
    * to the key file, in memory when the identity was handed in. */
-  #timestampClock!: TimestampClock;
+  readonly #timestampClock: TimestampClock;
 
   private constructor(
     config: NodeConfig,
@@ -119,15 +103,34 @@ export class Node implements NodeObserver {
     this.#timestampClock = options.identity
       ? new TimestampClock()
       : TimestampClock.forKeyFile(config.keyFile);
+    this.#observation = new NodeObservation(
+      {
+        publicKey: encodeKey(identity.publicKey),
+        relayUrl: config.relay,
+        relayObserved: () => this.#uplink.client?.observed ?? null,
+        relayHealth: this.#relayHealth,
+        relayConnections: () => this.relayActor.getSnapshot().context.connections,
+        get listen() {
+          return { host: listener.host, port: listener.port };
+        },
+        device: {
+          name: device.name,
+          kind: options.device ? 'memory' : config.device,
+          mtu: device.mtu,
+        },
+        peers: () => this.#peers.values(),
+        peer: (name) => this.#peers.get(name),
+      },
+      options.logger,
+    );
     for (const peer of config.peers) this.#addPeer(peer);
 
     const services = relayLinkServices({
       identity,
-      connectTimeoutMs: config.relayTimings.connectTimeoutMs,
+      timings: config.relayTimings,
+      health: this.#relayHealth,
       onConnected: (client) => this.#onRelayConnected(client),
-      onDisconnected: (client) => {
-        if (this.#relay === client) this.#relay = null;
-      },
+      onDisconnected: (client) => this.#uplink.release(client),
     });
     this.relayActor = createActor(relayLinkMachine.provide({ actors: services }), {
       input: {
@@ -135,9 +138,14 @@ export class Node implements NodeObserver {
         timings: config.relayTimings,
         seed: seedOf(identity.publicKey, 0),
       },
-      inspect: (event) => this.#onInspection('relay', event),
+      inspect: (event) => this.#observation.inspection('relay', event),
     });
-    this.relayActor.subscribe(() => this.#followRelay());
+    const followRelay = () => {
+      const snapshot = this.relayActor.getSnapshot();
+      this.#observation.followRelay(stateString(snapshot.value), snapshot.context.reason);
+    };
+    this.relayActor.subscribe(followRelay);
+    followRelay();
     if (!options.deferRelay) this.relayActor.start();
   }
 
@@ -185,8 +193,14 @@ export class Node implements NodeObserver {
     return encodeKey(this.identity.publicKey);
   }
 
+  /** A peer's data plane, by name. */
   peer(name: string): PeerLink | undefined {
     return this.#peers.get(name)?.link;
+  }
+
+  /** A peer's running connection chart, by name. */
+  chart(name: string): PeerChart | undefined {
+    return this.#peers.get(name)?.chart;
   }
 
   /** Replace the peer list: unchanged peers keep their paths and sessions. */
@@ -204,35 +218,35 @@ export class Node implements NodeObserver {
       if (this.#peers.has(peer.name)) continue;
       added.push(peer.name);
       this.#addPeer(peer);
-      if (this.#relay) this.#relay.connectPeer(peer.publicKey, this.#advertisedPort());
+      this.#uplink.client?.connectPeer(peer.publicKey, this.#advertisedPort());
     }
     return { added, removed };
   }
 
-  /** A peer's direct link arrived while its chart was not attempting. */
+  /** A peer's direct link arrived while its chart was not attempting: join its attempt. */
   peerDialled(peerKey: Uint8Array): void {
-    const entry = this.#byKey.get(encodeKey(peerKey));
+    const entry = this.#byKey.get(peerKey);
     if (!entry) return;
     this.#logger.debug({ peer: entry.config.name }, 'peer dialled us: joining its attempt');
-    entry.link.peerDialled();
+    entry.chart.send({ type: 'PEER_DIALLED' });
   }
 
   /** Our own addresses changed: every chart re-probes at once. */
   networkChanged(): void {
     this.relayActor.send({ type: 'NETWORK_CHANGE' });
-    for (const { link } of this.#peers.values()) link.networkChanged();
+    for (const { chart } of this.#peers.values()) chart.send({ type: 'NETWORK_CHANGE' });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#peers.values()].map(({ link }) => link.close()));
+    await Promise.all([...this.#peers.values()].map((entry) => this.#stopPeer(entry)));
     this.pump.close();
     this.relayActor.send({ type: 'STOP' });
     this.relayActor.stop();
     // Peers were told (close frames are on their way); waiting for every
     // answer is not worth blowing the 2 s shutdown budget on.
-    const relay = this.#relay;
+    const relay = this.#uplink.client;
     const graceful = Promise.allSettled([
       this.listener.close(),
       this.device.close(),
@@ -242,103 +256,71 @@ export class Node implements NodeObserver {
     if ((await Promise.race([graceful.then(() => 'done'), budget])) !== 'done') relay?.terminate();
   }
 
-  // ── NodeObserver ─────────────────────────────────────────────────────────
+  // ── NodeObserver (node-observation.ts) ───────────────────────────────────
 
   status(): NodeStatus {
-    const observed = this.#relay?.observed;
-    return {
-      publicKey: this.publicKey,
-      uptime: Math.round((Date.now() - this.#startedAt) / 1000),
-      relay: {
-        url: this.config.relay,
-        state: this.#relayState.state,
-        reason: this.#relayState.reason,
-        observed: observed ? hostPort(observed.host, observed.port, observed.family) : null,
-      },
-      listen: hostPort(
-        this.listener.host,
-        this.listener.port,
-        this.listener.host.includes(':') ? 6 : 4,
-      ),
-      device: {
-        name: this.device.name,
-        kind: this.#options.device ? 'memory' : this.config.device,
-        mtu: this.device.mtu,
-      },
-      peers: [...this.#peers.values()].map((entry) => this.#peerStatus(entry)),
-    };
+    return this.#observation.status();
   }
 
   recentTransitions(): TransitionRecord[] {
-    return [...this.#transitions];
+    return this.#observation.recentTransitions();
   }
 
   onTransition(listener: (record: TransitionRecord) => void): () => void {
-    this.#transitionListeners.add(listener);
-    return () => this.#transitionListeners.delete(listener);
+    return this.#observation.onTransition(listener);
   }
 
   onInspection(listener: (peer: string, event: unknown) => void): () => void {
-    this.#inspectionListeners.add(listener);
-    return () => this.#inspectionListeners.delete(listener);
+    return this.#observation.onInspection(listener);
   }
 
-  async ping(peer: string, options: { count: number; timeoutMs: number }): Promise<PingResult[]> {
-    const link = this.peer(peer);
-    if (!link) throw new Error(`no peer named "${peer}"`);
-    const results: PingResult[] = [];
-    for (let i = 0; i < options.count; i++) {
-      if (!link.session()) {
-        results.push({ peer, path: 'relay', rttMs: null, error: 'no session' });
-        continue;
-      }
-      const { path, rttMs } = await link.ping(options.timeoutMs);
-      results.push({ peer, path, rttMs, error: rttMs === null ? 'timeout' : null });
-    }
-    return results;
+  ping(peer: string, options: { count: number; timeoutMs: number }): Promise<PingResult[]> {
+    return this.#observation.ping(peer, options);
   }
 
   // ── Internals ────────────────────────────────────────────────────────────
 
   #addPeer(config: PeerConfig): void {
     const log = this.#logger.child({ peer: config.name });
-    const entry: PeerEntry = {
-      config,
-      since: Date.now(),
-      transitions: 0,
-      lastEvent: '',
-      lastState: '',
-      link: undefined as unknown as PeerLink,
-    };
-    this.#peers.set(config.name, entry);
-    this.#byKey.set(config.publicKeyText, entry);
     this.listener.authorise(config.publicKey);
-    entry.link = new PeerLink({
+    const link = new PeerLink({
       name: config.name,
       peerKey: config.publicKey,
       identity: this.identity,
       timestampClock: this.#timestampClock,
       timings: this.config.timings,
       quality: this.config.quality,
-      seed: seedOf(this.identity.publicKey, seedOf(config.publicKey, 1)),
-      gapTimeoutMs: this.#options.gapTimeoutMs,
-      holdChart: this.#options.holdCharts,
-      sendViaRelay: (bytes) => {
-        if (!this.#relayWritable()) return false;
-        this.#relay!.forward(config.publicKey, bytes);
-        return true;
-      },
-      canSendViaRelay: () => this.#relayWritable(),
+      relay: this.#uplink.pathTo(config.publicKey),
       direct: {
         allow: (key) => this.listener.authorise(key),
         establish: (key, host, port, signal) => this.#establish(key, host, port, signal),
       },
-      inspect: (event) => this.#onInspection(config.name, event),
+      gapTimeoutMs: this.#options.gapTimeoutMs,
       log: (level, message, fields) => log[level](fields ?? {}, message),
     });
-    entry.link.actor.subscribe(() => this.#followPeer(entry));
-    this.#followPeer(entry);
-    this.pump.addPeer(config.name, entry.link);
+    const chart = (this.#options.startChart ?? startPeerChart)({
+      link,
+      input: {
+        peer: config.name,
+        timings: this.config.timings,
+        seed: seedOf(this.identity.publicKey, seedOf(config.publicKey, 1)),
+      },
+      inspect: (event) => this.#observation.inspection(config.name, event),
+    });
+    const offEvents = link.onChartEvent((event) => chart.send(event));
+    const entry: PeerEntry = { config, link, chart, offChart: offEvents };
+    const subscription = chart.subscribe({
+      next: () => this.#observation.followPeer(entry),
+      error: (error) => log.warn({ error: String(error) }, 'connection chart failed'),
+    });
+    entry.offChart = () => {
+      offEvents();
+      subscription.unsubscribe();
+    };
+    this.#peers.set(config.name, entry);
+    this.#byKey.set(config.publicKey, entry);
+    this.#observation.followPeer(entry);
+    this.pump.addPeer(config.name, link);
   }
 
   #removePeer(name: string): void {
@@ -346,9 +328,19 @@ export class Node implements NodeObserver {
     if (!entry) return;
     this.pump.removePeer(name);
     this.#peers.delete(name);
-    this.#byKey.delete(entry.config.publicKeyText);
+    this.#byKey.delete(entry.config.publicKey);
+    this.#observation.forgetPeer(name);
     this.listener.revoke(entry.config.publicKey);
-    void entry.link.close();
+    void this.#stopPeer(entry);
+  }
+
+  /** STOP the chart (its exit actions send what a leaving path owes), then close the link. */
+  async #stopPeer(entry: PeerEntry): Promise<void> {
+    const { chart, link } = entry;
+    if (chart.getSnapshot().status === 'active') chart.send({ type: 'STOP' });
+    entry.offChart();
+    chart.stop();
+    await link.close();
   }
 
   #establish(peerKey: Uint8Array, host: string, port: number, signal: AbortSignal) {
@@ -372,128 +364,23 @@ export class Node implements NodeObserver {
     });
   }
 
-  /** A relay that cannot keep up gets drops (counted by the peer), never an
-   * unbounded queue in our memory. */
-  #relayWritable(): boolean {
-    const relay = this.#relay;
-    return relay?.isOpen === true && relay.bufferedAmount <= MAX_RELAY_BUFFERED_BYTES;
-  }
-
   #advertisedPort(): number {
     return this.#options.advertisePort ?? this.listener.port;
   }
 
   #onRelayConnected(client: RelayClient): void {
-    this.#relay = client;
+    this.#uplink.use(client);
+    client.onForward((from, payload) => this.#byKey.get(from)?.link.onRelayFrame(payload));
     client.on('established', (event) => {
-      this.#byKey.get(encodeKey(event.peer))?.link.onEstablished(event.observed, event.listenPort);
+      this.#byKey.get(event.peer)?.link.onEstablished(event.observed, event.listenPort);
     });
-    client.on('forward', (event) => {
-      const entry = this.#byKey.get(encodeKey(event.from));
-      if (entry) entry.link.onRelayFrame(event.payload);
-    });
-    client.on('peer-gone', (event) => {
-      this.#byKey.get(encodeKey(event.peer))?.link.onPeerGone();
-    });
+    client.on('peer-gone', (event) => this.#byKey.get(event.peer)?.link.onPeerGone());
     client.on('notice', (event) =>
       this.#logger.debug({ code: event.code }, `relay notice: ${event.message}`),
     );
     for (const { config } of this.#peers.values()) {
       client.connectPeer(config.publicKey, this.#advertisedPort());
     }
-  }
-
-  #followPeer(entry: PeerEntry): void {
-    const snapshot = entry.link.actor.getSnapshot();
-    const state = stateString(snapshot.value);
-    if (state === entry.lastState) return;
-    const from = entry.lastState;
-    entry.lastState = state;
-    if (from === '') return;
-    entry.transitions++;
-    entry.since = Date.now();
-    this.#record({
-      at: entry.since,
-      peer: entry.config.name,
-      machine: 'connection',
-      from,
-      to: state,
-      event: entry.lastEvent,
-      reason: snapshot.context.reason,
-      transport: snapshot.context.transport,
-    });
-  }
-
-  #followRelay(): void {
-    const snapshot = this.relayActor.getSnapshot();
-    const state = stateString(snapshot.value);
-    const from = this.#relayState.state;
-    this.#relayState = { ...this.#relayState, state, reason: snapshot.context.reason };
-    if (state === from) return;
-    this.#record({
-      at: Date.now(),
-      peer: 'relay',
-      machine: 'relayLink',
-      from,
-      to: state,
-      event: this.#relayState.lastEvent,
-      reason: snapshot.context.reason,
-    });
-  }
-
-  #onInspection(peer: string, event: InspectionEvent): void {
-    if (
-      event.type === '@xstate.event' &&
-      (event.actorRef as { sessionId?: string }).sessionId === event.rootId
-    ) {
-      const name = event.event.type;
-      if (peer === 'relay') this.#relayState.lastEvent = name;
-      else {
-        const entry = this.#peers.get(peer);
-        if (entry) entry.lastEvent = name;
-      }
-    }
-    for (const listener of this.#inspectionListeners) listener(peer, event);
-  }
-
-  #record(record: TransitionRecord): void {
-    this.#transitions.push(record);
-    if (this.#transitions.length > TRANSITION_LOG_SIZE) this.#transitions.shift();
-    const { peer, from, to, reason, event } = record;
-    this.#logger.info({ peer, from, to, reason, event }, `${peer}: ${from} -> ${to} (${reason})`);
-    for (const listener of this.#transitionListeners) listener(record);
-  }
-
-  #peerStatus(entry: PeerEntry): PeerStatus {
-    const link = entry.link;
-    const snapshot = link.actor.getSnapshot();
-    const figures = (path: 'relay' | 'direct'): PathFigures => {
-      const stats = link.stats[path];
-      const counters = link.counters[path];
-      return {
-        rttMs: stats.srttMs ?? null,
-        jitterMs: stats.srttMs === undefined ? null : stats.rttvarMs,
-        loss: stats.sent === 0 ? null : stats.loss,
-        ...counters,
-      };
-    };
-    const endpoint = link.endpoint;
-    return {
-      name: entry.config.name,
-      publicKey: entry.config.publicKeyText,
-      path: snapshot.context.transport,
-      state: stateString(snapshot.value),
-      reason: snapshot.context.reason,
-      since: entry.since,
-      transitions: entry.transitions,
-      upgrades: link.upgrades,
-      fallbacks: link.fallbacks,
-      endpoint: endpoint ? hostPort(endpoint.host, endpoint.port, endpoint.family) : null,
-      lastHandshake: link.lastHandshake,
-      paired: link.paired,
-      paths: { relay: figures('relay'), direct: figures('direct') },
-      drops: withGapsSkipped(link.drops, link.ordering.skipped),
-    };
   }
 }
 
@@ -523,15 +410,6 @@ async function openDevice(config: NodeConfig): Promise<FrameDevice> {
     mtu: config.tap.mtu,
     addresses: config.tap.address ? [config.tap.address] : [],
   });
-}
-
-/** Frames the in-order receiver gave up waiting for (lost with a dead path) count as drops too. */
-function withGapsSkipped(drops: Record<string, number>, skipped: number): Record<string, number> {
-  return skipped > 0 ? { ...drops, gapSkipped: skipped } : { ...drops };
-}
-
-function hostPort(host: string, port: number, family: Address['family']): string {
-  return family === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** A stable 32-bit seed from a key, so retries of different peers do not align. */

@@ -6,11 +6,13 @@ import type { BackoffPolicy } from './backoff.js';
  * override any of them in the config's `[timings]` table.
  */
 export interface ConnectionTimings {
-  /** Send a ping on an idle direct path this often (traffic counts as proof). */
+  /** Ping the direct link this often, busy or idle: only a pong to our own
+   * ping is proof of life (inbound traffic is not: an asymmetric block lets it
+   * through while ours vanishes). */
   heartbeatIntervalMs: number;
-  /** Silence on the direct path before it is suspect and frames go both ways. */
+  /** No pong for this long: the direct path is suspect and frames go both ways. */
   suspectIntervalMs: number;
-  /** Silence on the direct path before it is dead and we fall back. */
+  /** No pong for this long: the direct path is dead and we fall back. */
   deadIntervalMs: number;
   /** Each step of an upgrade (dial, re-handshake) must finish within this. */
   connectTimeoutMs: number;
@@ -22,6 +24,11 @@ export interface ConnectionTimings {
   stableAfterMs: number;
   /** Retry of the direct path after a failure or fallback. */
   retry: BackoffPolicy;
+  /** After the direct path died (HEARTBEAT_TIMEOUT): re-probe it this often … */
+  reprobeIntervalMs: number;
+  /** … this many times, each dial given only this long, before today's backoff resumes. */
+  reprobes: number;
+  reprobeDialTimeoutMs: number;
 }
 
 /**
@@ -29,9 +36,9 @@ export interface ConnectionTimings {
  * first frame delivered via the relay (bench/failover measures it).
  */
 export const defaultConnectionTimings: ConnectionTimings = {
-  // 5 pings/s on an idle link: ~0.5 kB/s, and a loss is noticed within 2 intervals.
+  // 5 pings/s: ~0.5 kB/s, and a silent path is noticed within 3 intervals.
   heartbeatIntervalMs: 200,
-  // Three missed heartbeats: frames start flowing on both paths, so a dead
+  // Three unanswered pings: frames start flowing on both paths, so a dead
   // direct path costs at most this much delivery delay, not lost frames.
   suspectIntervalMs: 600,
   // Tailscale trusts a silent direct path 6.5 s; we already send on both paths
@@ -47,4 +54,12 @@ export const defaultConnectionTimings: ConnectionTimings = {
   stableAfterMs: 30_000,
   // 1 s, 2 s, 4 s … 60 s; the predecessor retried every 60 s flat.
   retry: { baseMs: 1_000, capMs: 60_000, jitter: 0.2 },
+  // A path that died (a blackhole, a cut cable, a roaming peer) often comes
+  // back as it went. Probing it every 250 ms, each dial cut at 750 ms (a SYN
+  // lost in the blackhole must not hold back the next probe), finds it again
+  // within ~1 s of its return; 40 probes ≈ 40 s of one SYN a second, then
+  // the backoff above. A refused or wrong peer ends re-probing at once.
+  reprobeIntervalMs: 250,
+  reprobes: 40,
+  reprobeDialTimeoutMs: 750,
 };

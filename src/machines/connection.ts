@@ -1,7 +1,7 @@
 /**
  * The per-peer connection chart: which path carries this peer's frames, and
- * why. One actor runs per configured peer (src/daemon/node.ts creates them),
- * so one peer's trouble never touches another's.
+ * why. One actor runs per configured peer (src/daemon/peer-chart.ts creates
+ * them), so one peer's trouble never touches another's.
  *
  *        retryBackoff / PEER_ADDRESS / NETWORK_CHANGE / PEER_DIALLED
  *           ┌──────────────────────────────────────────────┐
@@ -15,19 +15,34 @@
  *
  * `context.transport` is the only place that says where frames go: 'relay',
  * 'direct', or 'both' (while suspect: the receiver drops duplicates by
- * sequence number). The packet pump follows it and asks nothing else.
+ * sequence number). Every assignment of it is followed by `routeFrames`,
+ * which hands it to the data plane; nothing else asks "are we direct?".
  *
  * The chart owns no sockets and no timers: every step is an invoked actor
- * named in `actors` (src/services/ implements them) and every wait is a named
- * delay read from `context.timings` (src/machines/connection-timings.ts).
- * Live links are referred to by id (`context.linkId`), never held here.
+ * named in `actors`, every effect of a transition a named action in
+ * `actions` (src/services/connection-services.ts and connection-effects.ts
+ * implement them; src/daemon/peer-chart.ts provides them), and every wait a
+ * named delay read from `context.timings` (connection-timings.ts). Live links
+ * are referred to by id (`context.linkId`), never held here.
+ *
+ * The effects, and where they run:
+ *   forgetPeerMigrated   entering listening: a marker from an earlier attempt completes nothing
+ *   markRelayTail        entering migrating: MIGRATE(last seq) is the relay's last frame
+ *   markDirectTail       leaving the direct path (usingDirect's exit, migrating's failures):
+ *                        MIGRATE on the direct link, if it still takes one
+ *   resendRecentDirect   entering suspect or fallingBack: frames only the direct path carried
+ *                        since its last proof go again via the relay
+ *   routeFrames          after every assignment of context.transport
+ *   countUpgrade         migration done
+ *   countFallback        a working direct path left for the relay (dead, worse, closed)
+ *   countFailedAttempt   an upgrade attempt failed (by its reason)
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { errorCode } from '../errors.js';
 import type { Address } from '../protocol/frames.js';
+import { isReason, Reason } from '../reasons.js';
 import { nextBackoff } from './backoff.js';
 import type { ConnectionTimings } from './connection-timings.js';
-import { isReason, Reason } from './reasons.js';
 
 export type Transport = 'relay' | 'direct' | 'both';
 
@@ -60,6 +75,10 @@ export interface ConnectionContext {
   seed: number;
   /** A new peer address or network change arrived mid-attempt: retry at once. */
   retryRequested: boolean;
+  /** Quick re-probes left after the direct path died (timings.reprobes); 0 when not re-probing. */
+  reprobesLeft: number;
+  /** The attempt under way is a quick re-probe: its dial gets reprobeDialTimeoutMs. */
+  reprobing: boolean;
 }
 
 export type ConnectionEvent =
@@ -74,7 +93,7 @@ export type ConnectionEvent =
    * more than connectTimeout would never be attempting at the same time.
    */
   | { type: 'PEER_DIALLED' }
-  /** An authenticated frame or pong arrived on the direct link. */
+  /** A pong answering one of our own pings arrived on the direct link (two-way proof). */
   | { type: 'ALIVE' }
   /** The direct path has been worse than the relay for a sustained window. */
   | { type: 'QUALITY_POOR' }
@@ -105,15 +124,48 @@ export const connectionActors = {
   ),
   /** Move traffic onto the direct link without loss or reordering. */
   migrate: fromPromise<void, { peer: string; linkId: string }>(async () => notProvided('migrate')),
-  /** Ping when idle; report ALIVE, QUALITY_POOR and DIRECT_CLOSED. */
+  /** Ping the direct link (and probe the relay); report ALIVE, QUALITY_POOR and DIRECT_CLOSED. */
   heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(() =>
     notProvided('heartbeat'),
   ),
+  /** Keep the relay path measured (RTT, loss) for the whole life of the chart. */
+  probeRelay: fromCallback<ConnectionEvent, { peer: string }>(() => notProvided('probeRelay')),
   /** Close the direct link (if any) and confirm traffic flows via the relay. */
   fallback: fromPromise<void, { peer: string; linkId: string | null; reason: Reason }>(async () =>
     notProvided('fallback'),
   ),
 };
+
+/** What a transition's effect may read: the context after the transition's assignments. */
+export interface ConnectionEffectArgs {
+  context: ConnectionContext;
+}
+type Effect = (args: ConnectionEffectArgs) => void;
+const noEffect: Effect = () => {};
+
+/** The chart's effects by name (see the file comment). No-ops here, so the
+ * chart stays pure; the daemon provides the real ones. */
+export const connectionEffectNames = [
+  'routeFrames',
+  'markRelayTail',
+  'markDirectTail',
+  'resendRecentDirect',
+  'forgetPeerMigrated',
+  'countUpgrade',
+  'countFallback',
+  'countFailedAttempt',
+] as const;
+export type ConnectionEffectName = (typeof connectionEffectNames)[number];
+export type ConnectionEffects = Record<ConnectionEffectName, Effect>;
+
+/** The reasons that mean "no answer", not "a wrong answer". */
+function isTimeout(reason: Reason): boolean {
+  return (
+    reason === Reason.DIAL_TIMEOUT ||
+    reason === Reason.REHANDSHAKE_TIMEOUT ||
+    reason === Reason.MIGRATION_TIMEOUT
+  );
+}
 
 /** The reason a failed step records: the error's own code when it is a known one. */
 function failureReason(error: unknown, otherwise: Reason): Reason {
@@ -135,6 +187,8 @@ export const connectionMachine = setup({
   delays: {
     retryBackoff: ({ context }) => context.retryDelayMs,
     connectTimeout: ({ context }) => context.timings.connectTimeoutMs,
+    dialTimeout: ({ context }) =>
+      context.reprobing ? context.timings.reprobeDialTimeoutMs : context.timings.connectTimeoutMs,
     migrationTimeout: ({ context }) => context.timings.migrationTimeoutMs,
     suspectInterval: ({ context }) => context.timings.suspectIntervalMs,
     // Measured from entering suspect, so the total silence is deadIntervalMs.
@@ -143,11 +197,32 @@ export const connectionMachine = setup({
     stableAfter: ({ context }) => context.timings.stableAfterMs,
   },
   actions: {
+    routeFrames: noEffect,
+    markRelayTail: noEffect,
+    markDirectTail: noEffect,
+    resendRecentDirect: noEffect,
+    forgetPeerMigrated: noEffect,
+    countUpgrade: noEffect,
+    countFallback: noEffect,
+    countFailedAttempt: noEffect,
     drawRetryDelay: assign(({ context }) => {
+      if (context.reprobesLeft > 0) return { retryDelayMs: context.timings.reprobeIntervalMs };
       const attempt = Math.max(0, context.failures - 1);
       const step = nextBackoff(context.timings.retry, attempt, context.seed);
       return { retryDelayMs: step.delayMs, seed: step.seed };
     }),
+    // The path died rather than refused: look for it again quickly.
+    startReprobing: assign(({ context }) => ({ reprobesLeft: context.timings.reprobes })),
+    // Each attempt uses up one quick probe, if any are left.
+    takeReprobe: assign(({ context }) => ({
+      reprobing: context.reprobesLeft > 0,
+      reprobesLeft: Math.max(0, context.reprobesLeft - 1),
+    })),
+    // Only silence (a timeout) keeps re-probing: a refusal or a wrong peer
+    // is an answer, and today's backoff applies.
+    keepReprobingOnTimeout: assign(({ context }) =>
+      isTimeout(context.reason) ? {} : { reprobesLeft: 0 },
+    ),
     countFailure: assign({ failures: ({ context }) => context.failures + 1 }),
     resetBackoff: assign({ failures: 0 }),
     forgetLink: assign({ linkId: null }),
@@ -165,14 +240,19 @@ export const connectionMachine = setup({
     retryDelayMs: input.timings.retry.baseMs,
     seed: input.seed >>> 0 || 1,
     retryRequested: input.peerAddress != null,
+    reprobesLeft: 0,
+    reprobing: false,
   }),
   initial: 'usingRelay',
+  // Whatever the state, the relay's RTT and loss stay current: status shows
+  // the path in use truthfully, and the quality judge has its yardstick.
+  invoke: { id: 'probeRelay', src: 'probeRelay', input: ({ context }) => ({ peer: context.peer }) },
   on: {
     STOP: { target: '.stopped', actions: assign({ reason: Reason.SHUTDOWN }) },
   },
   states: {
     usingRelay: {
-      entry: [assign({ transport: 'relay' }), 'drawRetryDelay'],
+      entry: [assign({ transport: 'relay' }), 'routeFrames', 'drawRetryDelay'],
       always: {
         guard: 'retryRequested',
         target: 'attemptingDirect',
@@ -211,6 +291,7 @@ export const connectionMachine = setup({
     attemptingDirect: {
       // Traffic stays on the relay until migration: a failed upgrade never
       // disturbs the working path.
+      entry: 'takeReprobe',
       initial: 'listening',
       on: {
         PEER_ADDRESS: {
@@ -223,6 +304,7 @@ export const connectionMachine = setup({
       },
       states: {
         listening: {
+          entry: 'forgetPeerMigrated',
           invoke: {
             id: 'listen',
             src: 'listen',
@@ -230,9 +312,13 @@ export const connectionMachine = setup({
             onDone: { target: 'dialing' },
             onError: {
               target: '#connection.fallingBack',
-              actions: assign({
-                reason: ({ event }) => failureReason(event.error, Reason.LISTEN_FAILED),
-              }),
+              actions: [
+                assign({
+                  reason: ({ event }) => failureReason(event.error, Reason.LISTEN_FAILED),
+                }),
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
         },
@@ -247,15 +333,23 @@ export const connectionMachine = setup({
             },
             onError: {
               target: '#connection.fallingBack',
-              actions: assign({
-                reason: ({ event }) => failureReason(event.error, Reason.DIAL_REFUSED),
-              }),
+              actions: [
+                assign({
+                  reason: ({ event }) => failureReason(event.error, Reason.DIAL_REFUSED),
+                }),
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
           after: {
-            connectTimeout: {
+            dialTimeout: {
               target: '#connection.fallingBack',
-              actions: assign({ reason: Reason.DIAL_TIMEOUT }),
+              actions: [
+                assign({ reason: Reason.DIAL_TIMEOUT }),
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
         },
@@ -267,41 +361,59 @@ export const connectionMachine = setup({
             onDone: { target: 'migrating' },
             onError: {
               target: '#connection.fallingBack',
-              actions: assign({
-                reason: ({ event }) => failureReason(event.error, Reason.HMAC_MISMATCH),
-              }),
+              actions: [
+                assign({
+                  reason: ({ event }) => failureReason(event.error, Reason.HMAC_MISMATCH),
+                }),
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
           after: {
             connectTimeout: {
               target: '#connection.fallingBack',
-              actions: assign({ reason: Reason.REHANDSHAKE_TIMEOUT }),
+              actions: [
+                assign({ reason: Reason.REHANDSHAKE_TIMEOUT }),
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
         },
         migrating: {
           // New frames go direct from here; the receiver holds them until the
           // MIGRATE marker closes the relay's sequence (docs/protocol.md).
-          entry: assign({ transport: 'direct' }),
+          entry: ['markRelayTail', assign({ transport: 'direct' }), 'routeFrames'],
           invoke: {
             id: 'migrate',
             src: 'migrate',
             input: ({ context }) => ({ peer: context.peer, linkId: context.linkId! }),
             onDone: {
               target: '#connection.usingDirect',
-              actions: assign({ reason: Reason.UPGRADED }),
+              actions: [assign({ reason: Reason.UPGRADED }), 'countUpgrade'],
             },
             onError: {
               target: '#connection.fallingBack',
-              actions: assign({
-                reason: ({ event }) => failureReason(event.error, Reason.MIGRATION_FAILED),
-              }),
+              actions: [
+                assign({
+                  reason: ({ event }) => failureReason(event.error, Reason.MIGRATION_FAILED),
+                }),
+                'markDirectTail',
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
           after: {
             migrationTimeout: {
               target: '#connection.fallingBack',
-              actions: assign({ reason: Reason.MIGRATION_TIMEOUT }),
+              actions: [
+                assign({ reason: Reason.MIGRATION_TIMEOUT }),
+                'markDirectTail',
+                'countFailedAttempt',
+                'keepReprobingOnTimeout',
+              ],
             },
           },
         },
@@ -310,8 +422,10 @@ export const connectionMachine = setup({
 
     usingDirect: {
       initial: 'healthy',
-      // The address that prompted the retry is now in use.
-      entry: assign({ retryRequested: false }),
+      // The address that prompted the retry is now in use; the path is found.
+      entry: assign({ retryRequested: false, reprobesLeft: 0 }),
+      // Whichever way we leave, the direct link's last frame says so.
+      exit: 'markDirectTail',
       invoke: {
         id: 'heartbeat',
         src: 'heartbeat',
@@ -324,17 +438,23 @@ export const connectionMachine = setup({
       on: {
         QUALITY_POOR: {
           target: 'fallingBack',
-          actions: assign({ reason: Reason.QUALITY }),
+          actions: [assign({ reason: Reason.QUALITY }), 'countFallback'],
         },
         DIRECT_CLOSED: {
           target: 'fallingBack',
-          actions: assign({ reason: ({ event }) => event.reason }),
+          actions: [assign({ reason: ({ event }) => event.reason }), 'countFallback'],
         },
-        PEER_ADDRESS: { actions: assign({ peerAddress: ({ event }) => event.address }) },
+        // The peer announced a new address (it roamed, or reconnected to the
+        // relay from elsewhere): the link to the old one may be dead, which
+        // the heartbeat will tell within suspectInterval (and the resend on
+        // suspect loses nothing meanwhile). If it does die, retry at once.
+        PEER_ADDRESS: {
+          actions: assign({ peerAddress: ({ event }) => event.address, retryRequested: true }),
+        },
       },
       states: {
         healthy: {
-          entry: assign({ transport: 'direct' }),
+          entry: [assign({ transport: 'direct' }), 'routeFrames'],
           after: {
             suspectInterval: {
               target: 'suspect',
@@ -344,19 +464,24 @@ export const connectionMachine = setup({
           on: {
             // Proof of life renews the trust deadline.
             ALIVE: { target: 'healthy', reenter: true },
+            // Our own addresses changed: the link may be bound to one that is gone.
             NETWORK_CHANGE: {
               target: 'suspect',
-              actions: assign({ reason: Reason.NETWORK_CHANGE }),
+              actions: assign({ reason: Reason.NETWORK_CHANGE, retryRequested: true }),
             },
           },
         },
         suspect: {
           // Send on both paths until the direct one proves itself or dies.
-          entry: assign({ transport: 'both' }),
+          entry: [assign({ transport: 'both' }), 'routeFrames', 'resendRecentDirect'],
           after: {
             deadInterval: {
               target: '#connection.fallingBack',
-              actions: assign({ reason: Reason.HEARTBEAT_TIMEOUT }),
+              actions: [
+                assign({ reason: Reason.HEARTBEAT_TIMEOUT }),
+                'countFallback',
+                'startReprobing',
+              ],
             },
           },
           on: {
@@ -368,7 +493,7 @@ export const connectionMachine = setup({
 
     fallingBack: {
       // The relay carries everything from the first instant of a fallback.
-      entry: [assign({ transport: 'relay' }), 'countFailure'],
+      entry: [assign({ transport: 'relay' }), 'routeFrames', 'resendRecentDirect', 'countFailure'],
       exit: 'forgetLink',
       invoke: {
         id: 'fallback',
@@ -397,7 +522,7 @@ export const connectionMachine = setup({
 
     stopped: {
       type: 'final',
-      entry: assign({ transport: 'relay' }),
+      entry: [assign({ transport: 'relay' }), 'routeFrames'],
     },
   },
 });

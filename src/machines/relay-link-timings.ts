@@ -2,8 +2,9 @@ import type { BackoffPolicy } from './backoff.js';
 
 /**
  * Every timing of the relay-link chart, in milliseconds. The chart's named
- * delays read these from `context.timings`; users may override any of them in
- * the config's `[timings.relay]` table.
+ * delays read these from `context.timings`, and the link watcher reads the
+ * ping timings; users may override any of them in the config's
+ * `[timings.relay]` table.
  */
 export interface RelayLinkTimings {
   /** TCP + TLS + WebSocket upgrade to the relay must finish within this. */
@@ -12,18 +13,32 @@ export interface RelayLinkTimings {
   authTimeoutMs: number;
   /** A link that stayed up this long resets the reconnect backoff (anti-flap). */
   stableAfterMs: number;
-  /** Reconnect after any failure; never gives up. */
+  /** Ping the relay connection this often, busy or idle (a WebSocket ping the relay answers). */
+  pingIntervalMs: number;
+  /** No pong for this long: the connection is dead (RELAY_DEAD), though no socket said so. */
+  deadAfterMs: number;
+  /** Reconnect after the relay refused us (AUTH_REFUSED): it will likely refuse again. */
   reconnect: BackoffPolicy;
+  /** Reconnect after a dead, unreachable or timed-out link: the relay may be back any moment. */
+  redial: BackoffPolicy;
 }
 
 export const defaultRelayLinkTimings: RelayLinkTimings = {
-  // A relay on another continent answers TCP + TLS 1.3 + upgrade well under 2 s.
-  connectTimeoutMs: 5_000,
+  // A relay on another continent answers TCP + TLS 1.3 + upgrade in about 1 s;
+  // 3 s also bounds how long a SYN lost in a blackhole holds up the next try.
+  connectTimeoutMs: 3_000,
   // Two round trips plus one Ed25519 verification on the relay.
   authTimeoutMs: 5_000,
   // Same hysteresis as the direct path: 30 s up means it was not flapping.
   stableAfterMs: 30_000,
-  // 0.5 s, 1 s, 2 s … 30 s: the relay is the fallback path, so retry it faster
-  // and cap lower than the direct path; 20 % jitter spreads a relay restart's herd.
+  // One ~60-byte ping a second: a silently dead link (an address that went
+  // away, a NAT that forgot us) is noticed within deadAfterMs, even when idle.
+  pingIntervalMs: 1_000,
+  deadAfterMs: 3_000,
+  // A refusal: 0.5 s, 1 s, 2 s … 30 s, with 20 % jitter against a herd.
   reconnect: { baseMs: 500, capMs: 30_000, jitter: 0.2 },
+  // A dead or unreachable relay: 250 ms, 500 ms, then every second at most,
+  // so the link is back within ~4 s of the relay becoming reachable
+  // (connectTimeout + cap) however long it was gone.
+  redial: { baseMs: 250, capMs: 1_000, jitter: 0.2 },
 };

@@ -3,20 +3,34 @@
  * meet and the path every peer falls back to, so this link never gives up:
  * any failure waits a capped, jittered backoff and connects again.
  *
- *   ● ─▶ connecting ──open──▶ authenticating ──WELCOME──▶ connected
- *          ▲  │ unreachable /      │ refused / closed /      │ RELAY_CLOSED
- *          │  │ connectTimeout     │ authTimeout             │
+ *   ● ─▶ connecting ──open──▶ authenticating ──WELCOME──▶ connected: steady ⇄ handover
+ *          ▲  │ unreachable /      │ refused / closed /      │ RELAY_CLOSED / RELAY_DEAD
+ *          │  │ connectTimeout     │ authTimeout             │ (or a failed handover)
  *          │  ▼                    ▼                         ▼
  *          └─── reconnecting (reconnectBackoff: capped, jittered, forever) ◀─┘
  *                 NETWORK_CHANGE ─▶ connecting at once
  *   STOP from anywhere ─▶ stopped (final)
  *
- * The chart owns no sockets and no timers: `openSocket`, `authenticate` and
- * `watchLink` are invoked actors (src/services/ implements them), and every
- * wait is a named delay read from `context.timings`
- * (src/machines/relay-link-timings.ts). The open socket is referred to by
- * `context.linkId`; the services close it when the actor using it stops
- * (authenticate on failure, watchLink on exit from connected).
+ * - The link proves itself: while connected, watchLink pings the relay
+ *   connection every pingInterval and reports RELAY_DEAD when no pong came
+ *   for deadAfter — a dead link is noticed even when idle and even when no
+ *   socket says so (an address that went away, a NAT that forgot us).
+ * - Make before break: when our addresses change while connected, `handover`
+ *   opens and authenticates a new link from the current addresses while the
+ *   old one still carries traffic; only then does the chart re-enter
+ *   `connected` with the new link, which retires the old. The old link dying
+ *   meanwhile (its address is gone, or the relay replaced it with the new
+ *   registration) is expected there, not a RELAY_CLOSED.
+ * - The backoff depends on the cause: a refusal (AUTH_REFUSED) backs off to
+ *   30 s; a dead, unreachable or timed-out relay is redialled at most a
+ *   second apart, so the link is back within seconds of the relay returning.
+ *
+ * The chart owns no sockets and no timers: `openSocket`, `authenticate`,
+ * `watchLink` and `replaceLink` are invoked actors (src/services/relay-link.ts
+ * implements them), and every wait is a named delay read from
+ * `context.timings` (src/machines/relay-link-timings.ts). The open socket is
+ * referred to by `context.linkId`; the services close it when the actor using
+ * it stops (authenticate on failure, watchLink on exit from connected).
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { nextBackoff } from './backoff.js';
@@ -31,7 +45,9 @@ export const RelayLinkReason = {
   AUTH_REFUSED: 'AUTH_REFUSED', //           the relay refused our key or signature
   AUTH_TIMEOUT: 'AUTH_TIMEOUT', //           no WELCOME within authTimeout
   RELAY_CLOSED: 'RELAY_CLOSED', //           the link closed (during auth or while connected)
+  RELAY_DEAD: 'RELAY_DEAD', //               no pong to our pings for deadAfter
   CONNECTED: 'CONNECTED', //                 WELCOME received
+  HANDED_OVER: 'HANDED_OVER', //             a new link from our new addresses replaced the old one
   RETRY: 'RETRY', //                         the reconnect backoff elapsed
   NETWORK_CHANGE: 'NETWORK_CHANGE', //       our addresses changed: reconnect at once
   SHUTDOWN: 'SHUTDOWN', //                   we are stopping
@@ -61,11 +77,15 @@ export interface RelayLinkContext {
   retryDelayMs: number;
   /** Jitter state (see backoff.ts). */
   seed: number;
+  /** Links authenticated so far, handovers included (reconnects = connections − 1). */
+  connections: number;
 }
 
 export type RelayLinkEvent =
   /** The connected link closed (watchLink reports it). */
   | { type: 'RELAY_CLOSED'; code?: number }
+  /** The connected link answered no ping for deadAfter (watchLink reports it). */
+  | { type: 'RELAY_DEAD' }
   /** Our own addresses changed: a reconnect now beats waiting out the backoff. */
   | { type: 'NETWORK_CHANGE' }
   | { type: 'STOP' };
@@ -79,6 +99,9 @@ export interface RelayWelcome {
   /** Our address as the relay observed it, "ip:port". */
   observedAddress: string;
 }
+
+/** A second link, opened and authenticated while the first still works. */
+export type RelayHandover = RelayLinkRef & RelayWelcome;
 
 /** Error shape the services reject with. */
 export interface RelayLinkError {
@@ -98,8 +121,10 @@ export const relayLinkActors = {
   authenticate: fromPromise<RelayWelcome, { linkId: string }>(async () =>
     notProvided('authenticate'),
   ),
-  /** Keep the link open; send RELAY_CLOSED when it closes. Cleanup closes it. */
+  /** Keep the link open and pinged; send RELAY_CLOSED or RELAY_DEAD. Cleanup closes it. */
   watchLink: fromCallback<RelayLinkEvent, { linkId: string }>(() => notProvided('watchLink')),
+  /** Open and authenticate a new link from the current addresses (steps 1–3), old one untouched. */
+  replaceLink: fromPromise<RelayHandover, { url: string }>(async () => notProvided('replaceLink')),
 };
 
 export const relayLinkMachine = setup({
@@ -119,13 +144,21 @@ export const relayLinkMachine = setup({
     authTimeout: ({ context }) => context.timings.authTimeoutMs,
     stableAfter: ({ context }) => context.timings.stableAfterMs,
     reconnectBackoff: ({ context }) => context.retryDelayMs,
+    // A handover is one connect plus one authentication.
+    handoverTimeout: ({ context }) =>
+      context.timings.connectTimeoutMs + context.timings.authTimeoutMs,
   },
   actions: {
     drawRetryDelay: assign(({ context }) => {
-      const step = nextBackoff(context.timings.reconnect, context.attempt, context.seed);
+      const policy =
+        context.reason === RelayLinkReason.AUTH_REFUSED
+          ? context.timings.reconnect
+          : context.timings.redial;
+      const step = nextBackoff(policy, context.attempt, context.seed);
       return { retryDelayMs: step.delayMs, seed: step.seed, attempt: context.attempt + 1 };
     }),
     resetBackoff: assign({ attempt: 0 }),
+    countConnection: assign({ connections: ({ context }) => context.connections + 1 }),
     forgetLink: assign({ linkId: null }),
   },
 }).createMachine({
@@ -137,8 +170,9 @@ export const relayLinkMachine = setup({
     linkId: null,
     observedAddress: null,
     attempt: 0,
-    retryDelayMs: input.timings.reconnect.baseMs,
+    retryDelayMs: input.timings.redial.baseMs,
     seed: input.seed >>> 0 || 1,
+    connections: 0,
   }),
   initial: 'connecting',
   on: {
@@ -168,6 +202,14 @@ export const relayLinkMachine = setup({
           actions: assign({ reason: RelayLinkReason.CONNECT_TIMEOUT }),
         },
       },
+      on: {
+        // An attempt from addresses we no longer have may never finish: start over.
+        NETWORK_CHANGE: {
+          target: 'connecting',
+          reenter: true,
+          actions: assign({ reason: RelayLinkReason.NETWORK_CHANGE }),
+        },
+      },
     },
 
     authenticating: {
@@ -177,10 +219,13 @@ export const relayLinkMachine = setup({
         input: ({ context }) => ({ linkId: context.linkId! }),
         onDone: {
           target: 'connected',
-          actions: assign({
-            observedAddress: ({ event }) => event.output.observedAddress,
-            reason: RelayLinkReason.CONNECTED,
-          }),
+          actions: [
+            assign({
+              observedAddress: ({ event }) => event.output.observedAddress,
+              reason: RelayLinkReason.CONNECTED,
+            }),
+            'countConnection',
+          ],
         },
         onError: [
           {
@@ -216,10 +261,69 @@ export const relayLinkMachine = setup({
       after: {
         stableAfter: { actions: 'resetBackoff' },
       },
-      on: {
-        RELAY_CLOSED: {
-          target: 'reconnecting',
-          actions: assign({ reason: RelayLinkReason.RELAY_CLOSED }),
+      initial: 'steady',
+      states: {
+        steady: {
+          on: {
+            RELAY_CLOSED: {
+              target: '#relayLink.reconnecting',
+              actions: assign({ reason: RelayLinkReason.RELAY_CLOSED }),
+            },
+            RELAY_DEAD: {
+              target: '#relayLink.reconnecting',
+              actions: assign({ reason: RelayLinkReason.RELAY_DEAD }),
+            },
+            NETWORK_CHANGE: {
+              target: 'handover',
+              actions: assign({ reason: RelayLinkReason.NETWORK_CHANGE }),
+            },
+          },
+        },
+        handover: {
+          invoke: {
+            id: 'replaceLink',
+            src: 'replaceLink',
+            input: ({ context }) => ({ url: context.url }),
+            // Re-entering connected retires the old link (watchLink's cleanup)
+            // and watches the new one.
+            onDone: {
+              target: '#relayLink.connected',
+              reenter: true,
+              actions: [
+                assign({
+                  linkId: ({ event }) => event.output.linkId,
+                  observedAddress: ({ event }) => event.output.observedAddress,
+                  reason: RelayLinkReason.HANDED_OVER,
+                }),
+                'countConnection',
+              ],
+            },
+            onError: [
+              {
+                guard: 'authRefused',
+                target: '#relayLink.reconnecting',
+                actions: assign({ reason: RelayLinkReason.AUTH_REFUSED }),
+              },
+              {
+                target: '#relayLink.reconnecting',
+                actions: assign({ reason: RelayLinkReason.RELAY_UNREACHABLE }),
+              },
+            ],
+          },
+          after: {
+            handoverTimeout: {
+              target: '#relayLink.reconnecting',
+              actions: assign({ reason: RelayLinkReason.CONNECT_TIMEOUT }),
+            },
+          },
+          on: {
+            // The old link may die now: its address is gone, or the relay
+            // replaced it with our new registration. Expected; not a failure.
+            RELAY_CLOSED: {},
+            RELAY_DEAD: {},
+            // Changed again before the new link was up: start from the newest addresses.
+            NETWORK_CHANGE: { target: 'handover', reenter: true },
+          },
         },
       },
     },

@@ -10,14 +10,17 @@
 // unchanged.
 //
 // Only this file reads wire headers. Services that need one field on the hot
-// path use the small readers at the end (peekFrameType, readSpace,
-// readSequence, readDataSequence, readSessionTag, readSealedHeader,
-// writeForwardKey): they allocate nothing and throw ProtocolError like the rest.
+// path use the small readers and writers of the "Hot path" section
+// (peekFrameType, readSpace, readSequence, readDataSequence, readSessionTag,
+// readSealedHeader, writeForwardKey, forwardHeader/encodeForward, readForward):
+// they allocate nothing (encodeForward: the frame itself) and throw
+// ProtocolError like the rest.
 import { ProtocolError, VersionMismatchError } from './errors.js';
 import {
   type Address,
   ATTEMPT_ID_BYTES,
   DATA_HEADER_BYTES,
+  FORWARD_HEADER_BYTES,
   type Frame,
   FrameType,
   KEY_BYTES,
@@ -168,6 +171,17 @@ function checkHeader(bytes: Uint8Array): FrameType {
     );
   }
   return type;
+}
+
+/** checkHeader, and the frame must be of `type` (the in-place readers). */
+function expectType(bytes: Uint8Array, type: FrameType, name: string): void {
+  const actual = checkHeader(bytes);
+  if (actual !== type) {
+    throw new ProtocolError(
+      'UNKNOWN_TYPE',
+      `expected a ${name} frame, got type 0x${actual.toString(16)}`,
+    );
+  }
 }
 
 function decodeUnchecked(bytes: Uint8Array): Frame {
@@ -612,6 +626,48 @@ export function writeForwardKey(frame: Uint8Array, key: Uint8Array): void {
     throw new ProtocolError('BAD_LENGTH', 'FORWARD key must be 32 bytes inside a FORWARD frame');
   }
   frame.set(key, FORWARD_KEY_OFFSET);
+}
+
+/** The FORWARD header for `key`, built once per peer (see encodeForward). */
+export function forwardHeader(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(FORWARD_HEADER_BYTES);
+  out[0] = PROTOCOL_VERSION;
+  out[1] = FrameType.FORWARD;
+  out.set(checkBytes(key, KEY_BYTES, 'key'), 2);
+  return out;
+}
+
+/** FORWARD(key, payload) in one allocation, from a header made by
+ * forwardHeader(key). Same bytes as encodeFrame({ type: FORWARD, … }). */
+export function encodeForward(header: Uint8Array, payload: Uint8Array): Uint8Array {
+  if (FORWARD_HEADER_BYTES + payload.length > MAX_FRAME_BYTES) {
+    throw new ProtocolError(
+      'TOO_LARGE',
+      `FORWARD of ${FORWARD_HEADER_BYTES + payload.length} bytes exceeds ${MAX_FRAME_BYTES}`,
+    );
+  }
+  const out = new Uint8Array(FORWARD_HEADER_BYTES + payload.length);
+  out.set(header, 0);
+  out.set(payload, FORWARD_HEADER_BYTES);
+  return out;
+}
+
+/** Where a FORWARD frame's key and payload lie: views into the input. */
+export interface ForwardParts {
+  key: Uint8Array;
+  payload: Uint8Array;
+}
+
+/** Reads a FORWARD frame in place into `out` (views, no copies; `out` is
+ * reused by the caller). Throws ProtocolError as decodeFrame would. */
+export function readForward(bytes: Uint8Array, out: ForwardParts): ForwardParts {
+  expectType(bytes, FrameType.FORWARD, 'FORWARD');
+  if (bytes.length < FORWARD_HEADER_BYTES) {
+    throw new ProtocolError('TRUNCATED', `FORWARD frame of ${bytes.length} bytes has no key`);
+  }
+  out.key = bytes.subarray(2, FORWARD_HEADER_BYTES);
+  out.payload = bytes.subarray(FORWARD_HEADER_BYTES);
+  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,26 +1,22 @@
 import { EventEmitter, on } from 'node:events';
 import WebSocket from 'ws';
-import { type Identity, signDetached } from '../crypto/identity.js';
+import type { Identity } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
-import { errorCode } from '../errors.js';
 import {
-  KNOWN_RELAY_CAPABILITIES,
-  LOCAL_RELAY_CAPABILITIES,
-  negotiateCapabilities,
-} from '../protocol/capabilities.js';
-import { decodeFrame, encodeFrame } from '../protocol/codec.js';
-import { VersionMismatchError, versionMismatchLine } from '../protocol/errors.js';
+  decodeFrame,
+  encodeFrame,
+  type ForwardParts,
+  peekFrameType,
+  readForward,
+} from '../protocol/codec.js';
 import {
   type Address,
   type Frame,
   FrameType,
   MAX_FRAME_BYTES,
   type PeerGoneReason,
-  PREVIOUS_PROTOCOL_VERSION,
-  PROTOCOL_VERSION,
 } from '../protocol/frames.js';
-import { authMessage, RELAY_ID_BYTES } from './auth-message.js';
-import { CloseCode } from './close-codes.js';
+import { authenticate } from './client-auth.js';
 import { RelayClosedError, RelayError } from './errors.js';
 
 // The client side of the relay protocol (docs/protocol.md §5 steps 1-5): used by
@@ -58,9 +54,15 @@ export interface CloseInfo {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** Receives each FORWARD's source key and payload: views, valid during the call. */
+export type ForwardHandler = (from: Uint8Array, payload: Uint8Array) => void;
+
 export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** Resolves when the connection is closed, with the close code and reason. */
   readonly closed: Promise<CloseInfo>;
+  /** The data plane's receiver of FORWARDs (onForward); 'forward' events otherwise. */
+  #forwardHandler: ForwardHandler | undefined;
+  readonly #forward: ForwardParts = { key: new Uint8Array(0), payload: new Uint8Array(0) };
 
   private constructor(
     private readonly ws: WebSocket,
@@ -86,7 +88,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     });
   }
 
-  /** Opens a WebSocket to `url` and authenticates as `identity` (steps 1-3).
+  /** Opens a WebSocket to `url` and authenticates as `identity` (steps 1-3,
+   * client-auth.ts).
    * A relay of another protocol version fails with RelayError
    * VERSION_MISMATCH, whose message is one line naming both versions. */
   static async connect(
@@ -107,145 +110,44 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       rejectUnauthorized: options.rejectUnauthorized ?? true,
     });
 
-    const ourCapabilities = (options.capabilities ?? LOCAL_RELAY_CAPABILITIES) >>> 0;
-    return new Promise<RelayClient>((resolve, reject) => {
-      let opened = false;
-      let relayId: Uint8Array | undefined;
-      let relayCapabilities = 0;
-      const cleanup = () => {
-        signal.removeEventListener('abort', aborted);
-        ws.off('open', opening);
-        ws.off('message', message);
-        ws.off('close', closing);
-        ws.off('unexpected-response', unexpected);
-        // Keep an error listener: a late socket error must not crash the process.
-      };
-      const fail = (error: RelayError) => {
-        cleanup();
-        ws.on('error', () => {});
-        ws.terminate();
-        reject(error);
-      };
-      const aborted = () => {
-        const timedOut = timeout.aborted && !options.signal?.aborted;
-        fail(
-          timedOut
-            ? new RelayError('TIMEOUT', `relay ${url} did not welcome us in time`)
-            : new RelayError('ABORTED', 'relay connect aborted', { cause: signal.reason }),
-        );
-      };
-      // 1. HELLO(key, capabilities)
-      const opening = () => {
-        opened = true;
-        ws.send(
-          encodeFrame({
-            type: FrameType.HELLO,
-            key: identity.publicKey,
-            capabilities: ourCapabilities,
-          }),
-        );
-      };
-      const message = (data: WebSocket.RawData, isBinary: boolean) => {
-        let frame: Frame;
-        try {
-          if (!isBinary) throw new RelayError('UNEXPECTED_FRAME', 'relay sent a text message');
-          frame = decodeFrame(data as Buffer);
-        } catch (cause) {
-          if (cause instanceof VersionMismatchError) {
-            return fail(new RelayError('VERSION_MISMATCH', cause.line('relay'), { cause }));
-          }
-          return fail(
-            new RelayError(
-              'UNEXPECTED_FRAME',
-              `relay sent an undecodable frame (${errorCode(cause)})`,
-              {
-                cause,
-              },
-            ),
-          );
-        }
-        // 2. CHALLENGE(nonce, relayId, capabilities) → AUTH(signature)
-        if (frame.type === FrameType.CHALLENGE && !relayId) {
-          relayId = frame.relayId;
-          relayCapabilities = frame.capabilities;
-          if (relayId.length !== RELAY_ID_BYTES) {
-            return fail(new RelayError('UNEXPECTED_FRAME', 'relay id has the wrong length'));
-          }
-          const signed = authMessage(
-            relayId,
-            frame.nonce,
-            identity.publicKey,
-            ourCapabilities,
-            relayCapabilities,
-          );
-          ws.send(
-            encodeFrame({
-              type: FrameType.AUTH,
-              signature: signDetached(identity.secretKey, signed),
-            }),
-          );
-          return;
-        }
-        // 3. WELCOME(observed): from here on the client object owns the socket.
-        if (frame.type === FrameType.WELCOME && relayId) {
-          cleanup();
-          ws.on('error', () => {}); // errors end in 'close', which the client reports
-          const negotiated = negotiateCapabilities(
-            ourCapabilities,
-            relayCapabilities,
-            KNOWN_RELAY_CAPABILITIES,
-          );
-          resolve(
-            new RelayClient(
-              ws,
-              identity.publicKey,
-              relayId,
-              frame.observed,
-              relayCapabilities,
-              negotiated,
-            ),
-          );
-          return;
-        }
-        fail(new RelayError('UNEXPECTED_FRAME', `relay sent frame type ${frame.type} during auth`));
-      };
-      const closing = (code: number, reason: Buffer) => {
-        cleanup();
-        const closed = new RelayClosedError('AUTH_REJECTED', code, reason.toString());
-        const version = relayVersionFromClose(code, reason.toString(), relayId !== undefined);
-        if (version !== undefined) {
-          reject(new RelayError('VERSION_MISMATCH', version, { cause: closed }));
-          return;
-        }
-        reject(closed);
-      };
-      const unexpected = (_req: unknown, res: { statusCode?: number }) => {
-        fail(
-          new RelayError(
-            'CONNECT_FAILED',
-            `relay ${url} answered HTTP ${res.statusCode} instead of a websocket`,
-          ),
-        );
-      };
-      ws.on('error', (cause) => {
-        if (!opened) {
-          fail(
-            new RelayError('CONNECT_FAILED', `cannot reach relay ${url}: ${cause.message}`, {
-              cause,
-            }),
-          );
-        }
-      });
-      ws.on('open', opening);
-      ws.on('message', message);
-      ws.on('close', closing);
-      ws.on('unexpected-response', unexpected);
-      signal.addEventListener('abort', aborted, { once: true });
-    });
+    const welcome = await authenticate(ws, identity, url, signal, timeout, options);
+    return new RelayClient(
+      ws,
+      identity.publicKey,
+      welcome.relayId,
+      welcome.observed,
+      welcome.relayCapabilities,
+      welcome.capabilities,
+    );
   }
 
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** The local address and port this connection goes out from; null once closed. */
+  get localAddress(): string | null {
+    const socket = (
+      this.ws as unknown as { _socket?: { localAddress?: string; localPort?: number } }
+    )._socket;
+    if (!socket?.localAddress) return null;
+    const host = socket.localAddress.includes(':')
+      ? `[${socket.localAddress}]`
+      : socket.localAddress;
+    return `${host}:${socket.localPort}`;
+  }
+
+  /** A WebSocket ping carrying `payload` (≤ 125 bytes); the relay's ws answers it. False when closed. */
+  ping(payload: Uint8Array): boolean {
+    if (!this.isOpen) return false;
+    this.ws.ping(payload);
+    return true;
+  }
+
+  /** Pongs from the relay (answers to ping()). */
+  onPong(handler: (payload: Buffer) => void): () => void {
+    this.ws.on('pong', handler);
+    return () => this.ws.off('pong', handler);
   }
 
   /** Bytes queued in this client's socket, not yet sent. */
@@ -270,6 +172,21 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** 5. FORWARD(peer, payload): `payload` is an end-to-end frame for `peerKey`. */
   forward(peerKey: Uint8Array, payload: Uint8Array): void {
     this.sendFrame({ type: FrameType.FORWARD, key: peerKey, payload });
+  }
+
+  /** 5. FORWARD already encoded by the data plane (codec encodeForward). */
+  sendForward(frame: Uint8Array): void {
+    if (!this.isOpen) throw new RelayError('CLOSED', 'relay connection is closed');
+    this.ws.send(frame);
+  }
+
+  /**
+   * Hand every FORWARD straight to `handler` instead of emitting 'forward'
+   * events: the data plane's path, with no event object per frame. One
+   * handler at a time; undefined restores the events.
+   */
+  onForward(handler: ForwardHandler | undefined): void {
+    this.#forwardHandler = handler;
   }
 
   /** Sends already-encoded bytes as one message (tests send junk through this). */
@@ -361,6 +278,20 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private received(data: Buffer, isBinary: boolean): void {
+    const handler = this.#forwardHandler;
+    if (handler !== undefined && isBinary) {
+      let parts: ForwardParts | undefined;
+      try {
+        if (peekFrameType(data) === FrameType.FORWARD) parts = readForward(data, this.#forward);
+      } catch {
+        this.ws.close(1002, 'undecodable frame from relay');
+        return;
+      }
+      if (parts !== undefined) {
+        handler(parts.key, parts.payload);
+        return;
+      }
+    }
     let frame: Frame;
     try {
       if (!isBinary) throw new RelayError('UNEXPECTED_FRAME', 'text message');
@@ -393,26 +324,4 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         this.ws.close(1002, 'unexpected frame from relay');
     }
   }
-}
-
-/**
- * The version line for a close before WELCOME that means "another protocol
- * version" (docs/protocol.md §13), or undefined:
- *   - 4014 VERSION_MISMATCH: a relay of a later version refused our HELLO;
- *   - 4000 BAD_FRAME before any CHALLENGE: our HELLO is well formed, so a relay
- *     that cannot decode it speaks an earlier version — a v1 relay refuses a
- *     v2 HELLO exactly so (it has no version close code of its own).
- */
-export function relayVersionFromClose(
-  code: number,
-  reason: string,
-  challenged: boolean,
-): string | undefined {
-  if (code === CloseCode.VERSION_MISMATCH) {
-    return `relay refused this node's switchback protocol v${PROTOCOL_VERSION} (4014 ${reason})`;
-  }
-  if (code === CloseCode.BAD_FRAME && !challenged) {
-    return versionMismatchLine('relay', PREVIOUS_PROTOCOL_VERSION);
-  }
-  return undefined;
 }

@@ -4,15 +4,26 @@ import type { Registry } from 'prom-client';
 
 // The operator's window on a relay, on its own address so it can stay on
 // loopback or a management network while the relay port faces the world:
-//   GET /healthz  200 "ok" while serving, 503 "shutting down" while stopping
+//   GET /healthz  200 while serving: "ok", or "degraded" and why (a cluster
+//                 relay cut off from NATS still serves its local peers);
+//                 503 "shutting down" while stopping
 //   GET /metrics  Prometheus text format from the relay's own registry
+
+export interface Health {
+  /** False only while stopping (503). */
+  serving: boolean;
+  /** "ok", "degraded", or "shutting down": the first line. */
+  state: string;
+  /** Further lines (why degraded, the cluster's view). */
+  detail?: string;
+}
 
 export interface MetricsHttpOptions {
   registry: Registry;
-  healthy: () => boolean;
+  health: () => Health;
 }
 
-export function createMetricsServer({ registry, healthy }: MetricsHttpOptions): Server {
+export function createMetricsServer({ registry, health }: MetricsHttpOptions): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -20,10 +31,10 @@ export function createMetricsServer({ registry, healthy }: MetricsHttpOptions): 
       return;
     }
     if (path === '/healthz') {
-      const ok = healthy();
+      const { serving, state, detail } = health();
       res
-        .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' })
-        .end(ok ? 'ok\n' : 'shutting down\n');
+        .writeHead(serving ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(`${state}\n${detail ? `${detail}\n` : ''}`);
       return;
     }
     if (path === '/metrics') {

@@ -3,7 +3,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 // The relay's counters live in plain fields on the hot path (a property
 // increment per forwarded frame) and are copied into prom-client metrics when
 // /metrics is scraped. Each RelayServer has its own Registry, never the global
-// one, so several relays can run in one process (tests, a future cluster node).
+// one, so several relays can run in one process (tests, cluster benches).
 
 /** Running totals, updated by the server as things happen. */
 export class RelayStats {
@@ -11,7 +11,7 @@ export class RelayStats {
   framesForwarded = 0;
   bytesForwarded = 0;
   authenticated = 0;
-  /** Frames not forwarded, by reason (receiver_buffer_full, not_paired). */
+  /** Frames not forwarded, by reason (receiver_buffer_full, not_paired, cluster_…). */
   readonly drops = new Map<string, number>();
   /** Connections closed on purpose, by CLOSE_INFO metric label. */
   readonly refusals = new Map<string, number>();
@@ -74,7 +74,7 @@ export function createRelayRegistry(stats: RelayStats, gauges: RelayGauges): Reg
   return registry;
 }
 
-function gauge(registry: Registry, name: string, help: string, read: () => number): void {
+export function gauge(registry: Registry, name: string, help: string, read: () => number): void {
   new Gauge({
     name: PREFIX + name,
     help,
@@ -86,7 +86,12 @@ function gauge(registry: Registry, name: string, help: string, read: () => numbe
 }
 
 /** A counter that mirrors a running total: it adds what grew since the last scrape. */
-function totalCounter(registry: Registry, name: string, help: string, read: () => number): void {
+export function totalCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number,
+): void {
   let reported = 0;
   new Counter({
     name: PREFIX + name,
@@ -100,23 +105,24 @@ function totalCounter(registry: Registry, name: string, help: string, read: () =
   });
 }
 
-function labelledCounter(
+export function labelledCounter(
   registry: Registry,
   name: string,
   help: string,
   totals: Map<string, number>,
+  label = 'reason',
 ): void {
   const reported = new Map<string, number>();
   new Counter({
     name: PREFIX + name,
     help,
-    labelNames: ['reason'],
+    labelNames: [label],
     registers: [registry],
     collect() {
-      for (const [reason, now] of totals) {
-        const before = reported.get(reason) ?? 0;
-        if (now > before) this.inc({ reason }, now - before);
-        reported.set(reason, now);
+      for (const [value, now] of totals) {
+        const before = reported.get(value) ?? 0;
+        if (now > before) this.inc({ [label]: value }, now - before);
+        reported.set(value, now);
       }
     },
   });

@@ -1,10 +1,16 @@
+import type { Registry } from 'prom-client';
 import { type Address, PeerGoneReason } from '../protocol/frames.js';
 
 // Who is connected to the relay, who asked for whom, and how a frame reaches
 // its receiver. Everything the relay knows about peers goes through this one
-// interface, so a cluster-backed directory (several relays sharing presence
-// and forwarding for each other over NATS — DESIGN.md "Where it grows") can
-// replace the in-process one without touching connection handling.
+// interface: the in-process directory below, or the cluster directory
+// (src/relay/cluster/cluster-directory.ts: several relays sharing presence and
+// forwarding for each other over NATS) without touching connection handling.
+//
+// Every call is synchronous except `locate` for a key nobody here knows yet,
+// which a cluster answers after asking the other relays. The hot path
+// (`deliver`) never waits: a frame for a peer on another relay is handed to a
+// bounded queue towards it, or dropped and counted.
 //
 // Pairing rule (docs/protocol.md step 4): A and B are paired while both are
 // registered and each has sent CONNECT naming the other. Only paired peers
@@ -39,7 +45,35 @@ export interface DirectoryPeer extends PeerInfo {
   replaced(): void;
 }
 
-export type DeliverResult = 'delivered' | 'not_paired' | 'buffer_full';
+/**
+ * What became of a FORWARD: `delivered` to a local receiver, `sent` towards
+ * the relay of a remote one, or not — `not_paired`, `buffer_full` (the local
+ * receiver's send buffer), `cluster_down` (no NATS), `cluster_backlog` (NATS
+ * not keeping up). The caller counts the drops by these names.
+ */
+export type DeliverResult =
+  | 'delivered'
+  | 'sent'
+  | 'not_paired'
+  | 'buffer_full'
+  | 'cluster_down'
+  | 'cluster_backlog';
+
+/** Where a key is registered, as far as this relay can tell. */
+export type PeerLocation =
+  | { readonly kind: 'local'; readonly peer: DirectoryPeer }
+  | { readonly kind: 'remote'; readonly relay: string }
+  | { readonly kind: 'unknown' };
+
+export const UNKNOWN: PeerLocation = Object.freeze({ kind: 'unknown' });
+
+/** What /healthz says about the directory beyond "serving". */
+export interface DirectoryHealth {
+  /** False while degraded (a cluster relay cut off from NATS): still serving local peers. */
+  ok: boolean;
+  /** One line for people, e.g. "cluster up as r1: 2 other relays, 14 remote peers". */
+  detail: string;
+}
 
 export interface PeerDirectory {
   /** Adds an authenticated peer. A peer already registered with the same key is
@@ -47,13 +81,25 @@ export interface PeerDirectory {
   register(peer: DirectoryPeer): void;
   /** Removes `peer` (no-op if it was replaced); its partners get PEER_GONE(reason). */
   unregister(peer: DirectoryPeer, reason: PeerGoneReason): void;
+  /** The local connection registered with `id`, if any (never waits). */
   lookup(id: PeerId): DirectoryPeer | undefined;
+  /** Where `id` is: at once when this relay knows; a promise when it has to ask. */
+  locate(id: PeerId): PeerLocation | Promise<PeerLocation>;
   /** Records that `from` asks for `to`. Returns the number of peers `from` has asked for. */
   connect(from: DirectoryPeer, to: PeerId, listenPort: number): number;
   /** Hands `frame` to `to` if it is paired with `from`. */
   deliver(from: DirectoryPeer, to: PeerId, frame: Uint8Array): DeliverResult;
+  /** Local peers (authenticated connections). */
   readonly peerCount: number;
+  /** Pairs with at least one side here. */
   readonly pairCount: number;
+  /** Brought up before the relay listens (a cluster joins NATS here). */
+  start?(options: { signal?: AbortSignal }): Promise<void>;
+  /** Called after every local peer was unregistered on shutdown. */
+  close?(): Promise<void>;
+  health?(): DirectoryHealth;
+  /** Adds the directory's own metrics to the relay's registry. */
+  addMetrics?(registry: Registry): void;
 }
 
 interface Entry {
@@ -67,6 +113,8 @@ interface Entry {
 /** The single-process directory: two maps, no I/O. */
 export class LocalPeerDirectory implements PeerDirectory {
   private readonly entries = new Map<PeerId, Entry>();
+  /** Who asked for a key: target → ids of registered peers whose wants name it. */
+  private readonly wanters = new Map<PeerId, Set<PeerId>>();
   private pairs = 0;
 
   get peerCount(): number {
@@ -88,6 +136,11 @@ export class LocalPeerDirectory implements PeerDirectory {
     const entry = this.entries.get(peer.id);
     if (entry?.peer !== peer) return;
     this.entries.delete(peer.id);
+    for (const target of entry.wants.keys()) {
+      const set = this.wanters.get(target);
+      set?.delete(peer.id);
+      if (set?.size === 0) this.wanters.delete(target);
+    }
     for (const partnerId of entry.partners) {
       const partner = this.entries.get(partnerId);
       if (!partner) continue;
@@ -101,10 +154,44 @@ export class LocalPeerDirectory implements PeerDirectory {
     return this.entries.get(id)?.peer;
   }
 
+  locate(id: PeerId): PeerLocation {
+    const peer = this.entries.get(id)?.peer;
+    return peer ? { kind: 'local', peer } : UNKNOWN;
+  }
+
+  /** The listen port `from` gave when it asked for `to`; undefined if it did not. */
+  wantPort(from: PeerId, to: PeerId): number | undefined {
+    return this.entries.get(from)?.wants.get(to);
+  }
+
+  /** Registered peers that asked for `to`, with the listen port each gave. */
+  *wantersOf(to: PeerId): Generator<[DirectoryPeer, number]> {
+    const ids = this.wanters.get(to);
+    if (!ids) return;
+    for (const id of [...ids]) {
+      const entry = this.entries.get(id);
+      const port = entry?.wants.get(to);
+      if (entry && port !== undefined) yield [entry.peer, port];
+    }
+  }
+
+  /** Every registered peer with each key it asked for. */
+  *allWants(): Generator<[DirectoryPeer, PeerId, number]> {
+    for (const entry of this.entries.values()) {
+      for (const [to, port] of entry.wants) yield [entry.peer, to, port];
+    }
+  }
+
   connect(from: DirectoryPeer, to: PeerId, listenPort: number): number {
     const entry = this.entries.get(from.id);
     if (entry?.peer !== from) return 0;
     entry.wants.set(to, listenPort);
+    let set = this.wanters.get(to);
+    if (!set) {
+      set = new Set();
+      this.wanters.set(to, set);
+    }
+    set.add(from.id);
     const other = this.entries.get(to);
     const otherPort = other?.wants.get(from.id);
     if (other && otherPort !== undefined) {

@@ -310,11 +310,13 @@ export class RelayConnection implements DirectoryPeer {
     if (result === 'delivered') {
       stats.framesForwarded += 1;
       stats.bytesForwarded += raw.length;
-    } else if (result === 'buffer_full') {
-      stats.drop('receiver_buffer_full');
-    } else {
+    } else if (result === 'sent') {
+      // Towards the partner's relay; the cluster counts it (frames_sent_total).
+    } else if (result === 'not_paired') {
       stats.drop('not_paired');
       this.notice(NoticeCode.NOT_PAIRED, `not paired with ${to}`);
+    } else {
+      stats.drop(result === 'buffer_full' ? 'receiver_buffer_full' : result);
     }
   }
 

@@ -10,10 +10,12 @@ import { sodiumReady } from '../crypto/sodium.js';
 import { RELAY_ID_BYTES } from './auth-message.js';
 import { CLOSE_INFO, CloseCode } from './close-codes.js';
 import { closeSoon } from './close-soon.js';
+import { ClusterDirectory } from './cluster/cluster-directory.js';
+import type { ClusterOptions } from './cluster/cluster-options.js';
 import { RelayError } from './errors.js';
 import { type RelayLimits, resolveLimits } from './limits.js';
 import { createRelayRegistry, RelayStats } from './metrics.js';
-import { boundUrl, createMetricsServer } from './metrics-http.js';
+import { boundUrl, createMetricsServer, type Health } from './metrics-http.js';
 import { LocalPeerDirectory, type PeerDirectory } from './peer-directory.js';
 import { type ConnectionContext, RelayConnection } from './relay-connection.js';
 import { ReplayCache } from './replay-cache.js';
@@ -36,7 +38,9 @@ export interface RelayServerOptions {
   limits?: Partial<RelayLimits>;
   /** 32 bytes that AUTH signatures are bound to; random per process by default. */
   relayId?: Uint8Array;
-  /** Defaults to the in-process directory; a cluster-backed one can be passed here. */
+  /** Join a relay cluster over NATS (docs/relay.md "A relay cluster"); alone when omitted. */
+  cluster?: ClusterOptions;
+  /** Defaults to the in-process directory (or the cluster's); another one can be passed here. */
   directory?: PeerDirectory;
   logger?: Logger;
   /** Aborting closes the relay (as close() does). */
@@ -85,6 +89,7 @@ export class RelayServer {
   private metricsHttp?: HttpServer;
   private keepaliveTimer?: NodeJS.Timeout;
   private stopping = false;
+  private directoryStarted = false;
   private closing?: Promise<void>;
   private readonly onAbort = () => void this.close();
 
@@ -104,8 +109,16 @@ export class RelayServer {
       throw new RelayError('BAD_OPTION', `relayId must be ${RELAY_ID_BYTES} bytes`);
     }
     this.relayId = options.relayId ?? new Uint8Array(randomBytes(RELAY_ID_BYTES));
-    this.directory = options.directory ?? new LocalPeerDirectory();
     this.log = options.logger ?? pino({ level: 'silent' });
+    try {
+      this.directory =
+        options.directory ??
+        (options.cluster
+          ? new ClusterDirectory({ ...options.cluster, log: this.log, stats: this.stats })
+          : new LocalPeerDirectory());
+    } catch (cause) {
+      throw new RelayError('BAD_OPTION', (cause as Error).message, { cause });
+    }
     this.context = {
       limits: this.limits,
       relayId: this.relayId,
@@ -119,6 +132,15 @@ export class RelayServer {
       authenticatedPeers: () => this.directory.peerCount,
       pairs: () => this.directory.pairCount,
     });
+    this.directory.addMetrics?.(this.registry);
+  }
+
+  /** What /healthz answers. */
+  health(): Health {
+    if (this.stopping) return { serving: false, state: 'shutting down' };
+    const directory = this.directory.health?.();
+    if (!directory) return { serving: true, state: 'ok' };
+    return { serving: true, state: directory.ok ? 'ok' : 'degraded', detail: directory.detail };
   }
 
   /** Open WebSocket connections right now. */
@@ -131,6 +153,10 @@ export class RelayServer {
     const { signal } = this.options;
     signal?.throwIfAborted();
     await sodiumReady();
+    // A cluster joins NATS first: refused credentials stop the relay before it listens,
+    // an unreachable NATS does not (it serves local peers and keeps trying).
+    await this.directory.start?.({ signal });
+    this.directoryStarted = true;
 
     const http = this.createTransport();
     this.http = http;
@@ -163,7 +189,7 @@ export class RelayServer {
     if (this.options.metrics) {
       const metricsHttp = createMetricsServer({
         registry: this.registry,
-        healthy: () => !this.stopping,
+        health: () => this.health(),
       });
       this.metricsHttp = metricsHttp;
       try {
@@ -216,6 +242,8 @@ export class RelayServer {
       ),
     );
     this.wss?.close();
+    // Every local peer is unregistered by now: the cluster has announced each removal.
+    if (this.directoryStarted) await this.directory.close?.();
     const wasListening = Boolean(this.http?.listening);
     await Promise.all([closeHttp(this.http), closeHttp(this.metricsHttp)]);
     if (wasListening) this.log.info('relay closed');

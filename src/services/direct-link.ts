@@ -9,7 +9,7 @@
 // as the Buffer ws produced, without a copy.
 import type WebSocket from 'ws';
 import { encodeKey } from '../crypto/identity.js';
-import { Reason } from '../machines/reasons.js';
+import { Reason } from '../reasons.js';
 
 /** WebSocket close codes the direct path uses (4000-4999 is ours, RFC 6455 §7.4.2). */
 export const LinkCloseCode = {

@@ -1,8 +1,8 @@
 // Errors of the direct path's transport (listener, dial, tie-break). Each
-// `code` is the Reason the connection chart records (src/machines/reasons.ts),
+// `code` is the Reason the connection chart records (src/reasons.ts),
 // so guards branch on `error.code` and never on message text.
 import { SwitchbackError } from '../errors.js';
-import { Reason } from '../machines/reasons.js';
+import { Reason } from '../reasons.js';
 
 export type DirectErrorCode =
   | typeof Reason.LISTEN_FAILED

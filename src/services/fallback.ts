@@ -6,7 +6,7 @@
  * nothing — and tells the peer why with the close code.
  */
 import { fromPromise } from 'xstate';
-import type { Reason } from '../machines/reasons.js';
+import type { Reason } from '../reasons.js';
 import { LinkCloseCode } from './direct-link.js';
 import type { PeerPorts } from './peer-ports.js';
 

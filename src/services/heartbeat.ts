@@ -6,19 +6,16 @@
  *   the direct link (docs/protocol.md §10.2). Only a pong answering one of
  *   OUR pings sends ALIVE (two-way proof); inbound data alone is not proof,
  *   since an asymmetric block still lets it arrive.
- * - Every RELAY_PROBE_EVERY-th interval: a sealed PING on the relay, so the
- *   QualityJudge can compare the paths; QUALITY_POOR when direct has been
+ * - Every interval the QualityJudge compares the direct path with the relay
+ *   (which relay-probe.ts keeps measured); QUALITY_POOR when direct has been
  *   clearly worse for the judge's whole window.
  * - The link closing sends DIRECT_CLOSED with CLOSED or PEER_CLOSED.
  */
 import { fromCallback } from 'xstate';
 import type { ConnectionEvent } from '../machines/connection.js';
-import { Reason } from '../machines/reasons.js';
+import { Reason } from '../reasons.js';
 import { QualityJudge } from './path-quality.js';
 import type { PeerPorts } from './peer-ports.js';
-
-/** Probe the relay once per this many heartbeats (1 s at the default 200 ms). */
-export const RELAY_PROBE_EVERY = 5;
 
 export function heartbeatActor(ports: PeerPorts) {
   return fromCallback<ConnectionEvent, { peer: string; linkId: string }>(({ sendBack, input }) => {
@@ -28,13 +25,11 @@ export function heartbeatActor(ports: PeerPorts) {
       return () => {};
     }
     let stopped = false;
-    let ticks = 0;
     const judge = new QualityJudge(ports.quality);
 
     const tick = () => {
       const now = performance.now();
       ports.sendPing('direct');
-      if (ticks++ % RELAY_PROBE_EVERY === 0) ports.sendPing('relay');
       ports.stats.direct.expire(now);
       ports.stats.relay.expire(now);
       if (judge.update(now, ports.stats.direct, ports.stats.relay))

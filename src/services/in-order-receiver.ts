@@ -23,6 +23,9 @@ export interface InOrderReceiverOptions<T> {
   holdLimit: number;
   /** Called for each frame, in sequence order. */
   deliver: (item: T, seq: number) => void;
+  /** Called after each run of deliveries (one push, one skipped gap): where a
+   * caller that collects delivered frames hands on the batch. */
+  released?: () => void;
   /** The first sequence number to expect; default: the first one seen. */
   firstSeq?: number;
   /** Injectable for tests; defaults to the global timers. */
@@ -141,6 +144,7 @@ export class InOrderReceiver<T> {
       this.#release(seq, item);
       item = this.#held.get(this.#next!);
     }
+    this.#options.released?.();
     this.#clearTimer();
     if (this.#held.size > 0) {
       // Fix (issue 5): the deadline runs from when the oldest held frame

@@ -44,6 +44,8 @@ export class PathStats {
   /** Probes sent and answered ever (for metrics). */
   sent = 0;
   answered = 0;
+  /** When the last probe was answered (performance.now() ms); undefined before the first. */
+  lastAnsweredAt: number | undefined;
 
   readonly #outstanding = new Map<number, number>();
   /** Recent outcomes, true = lost; a ring of `lossWindow`. */
@@ -67,6 +69,7 @@ export class PathStats {
     const rtt = Math.max(0, nowMs - sentAt);
     this.answered++;
     this.samples++;
+    this.lastAnsweredAt = nowMs;
     this.#record(false);
     if (this.srttMs === undefined) {
       this.srttMs = rtt;

@@ -90,3 +90,20 @@ export function frameDropReason(frame: Uint8Array, mtu: number): WriteDropReason
   if (frame.byteLength > mtu + ETHERNET_OVERHEAD) return 'tooLarge';
   return undefined;
 }
+
+/**
+ * frameDropReason for a device opened with offload: every frame carries a
+ * virtio-net header (`vnetHdrBytes`) and may be a super-frame of up to 64 KiB
+ * of IP packet; the kernel checks the header itself and refuses a bad one.
+ */
+export function offloadFrameDropReason(
+  frame: Uint8Array,
+  vnetHdrBytes: number,
+): WriteDropReason | undefined {
+  if (frame.byteLength < vnetHdrBytes + ETHERNET_HEADER) return 'tooShort';
+  if (frame.byteLength > vnetHdrBytes + ETHERNET_OVERHEAD + MAX_SUPER_FRAME_IP) return 'tooLarge';
+  return undefined;
+}
+
+/** Largest IP packet a TSO super-frame carries (the IPv4 total-length field's limit). */
+export const MAX_SUPER_FRAME_IP = 65_535;

@@ -7,7 +7,7 @@ import {
   type FrameHandler,
   frameDropReason,
 } from './device.js';
-import { TapIoError } from './errors.js';
+import { DeviceOutlet } from './device-outlet.js';
 
 export interface MemoryDevicePairOptions {
   names?: readonly [string, string];
@@ -50,8 +50,7 @@ export class MemoryDevice implements FrameDevice {
 
   readonly #queueLimit: number;
   #inbox: Uint8Array[] = [];
-  #handler: FrameHandler | undefined;
-  #errorHandler: ((error: SwitchbackError) => void) | undefined;
+  readonly #outlet: DeviceOutlet;
   #scheduled: NodeJS.Immediate | undefined;
   #closed = false;
 
@@ -59,6 +58,7 @@ export class MemoryDevice implements FrameDevice {
     this.name = name;
     this.mtu = mtu;
     this.#queueLimit = queueLimit;
+    this.#outlet = new DeviceOutlet(name, this.stats);
   }
 
   get closed(): boolean {
@@ -67,18 +67,15 @@ export class MemoryDevice implements FrameDevice {
 
   onFrames(handler: FrameHandler): () => void {
     if (this.#closed) return () => {};
-    this.#handler = handler;
+    this.#outlet.handler = handler;
     this.#schedule();
     return () => {
-      if (this.#handler === handler) this.#handler = undefined;
+      if (this.#outlet.handler === handler) this.#outlet.handler = undefined;
     };
   }
 
   onError(handler: (error: SwitchbackError) => void): () => void {
-    this.#errorHandler = handler;
-    return () => {
-      if (this.#errorHandler === handler) this.#errorHandler = undefined;
-    };
+    return this.#outlet.onError(handler);
   }
 
   write(frame: Uint8Array): boolean {
@@ -110,7 +107,7 @@ export class MemoryDevice implements FrameDevice {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#handler = undefined;
+    this.#outlet.handler = undefined;
     this.#inbox = [];
     if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
@@ -129,31 +126,22 @@ export class MemoryDevice implements FrameDevice {
   }
 
   #schedule(): void {
-    if (this.#scheduled !== undefined || this.#handler === undefined || this.#inbox.length === 0)
+    if (
+      this.#scheduled !== undefined ||
+      this.#outlet.handler === undefined ||
+      this.#inbox.length === 0
+    )
       return;
     this.#scheduled = setImmediate(() => this.#deliver());
   }
 
   #deliver(): void {
     this.#scheduled = undefined;
-    const handler = this.#handler;
-    if (handler === undefined || this.#inbox.length === 0) return;
+    if (this.#outlet.handler === undefined || this.#inbox.length === 0) return;
     const frames = this.#inbox;
     this.#inbox = [];
-    this.stats.batchesRead++;
-    this.stats.framesRead += frames.length;
-    for (const frame of frames) this.stats.bytesRead += frame.byteLength;
-    try {
-      handler(frames);
-    } catch (error) {
-      this.stats.handlerErrors++;
-      try {
-        this.#errorHandler?.(
-          new TapIoError(this.name, `frame handler threw: ${String(error)}`, { cause: error }),
-        );
-      } catch {
-        // An error handler that throws must not stop delivery.
-      }
-    }
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.byteLength;
+    this.#outlet.deliver(frames, bytes);
   }
 }

@@ -7,7 +7,12 @@ import { TapNativeMissingError } from './errors.js';
  * in-memory device never needs it.
  */
 export interface NativeTap {
-  open(name: string, nonBlocking: boolean): { fd: number; name: string };
+  /** offload: IFF_VNET_HDR + TUNSETVNETHDRSZ 10 + TUNSETOFFLOAD CSUM|TSO4|TSO6 (native/tap.c). */
+  open(
+    name: string,
+    nonBlocking: boolean,
+    offload?: boolean,
+  ): { fd: number; name: string; vnetHdrBytes: number };
   close(fd: number): void;
   writeFrames(fd: number, frames: readonly Uint8Array[]): number;
   startReader(

@@ -1,18 +1,26 @@
 /**
  * The packet pump: frames between the device and the peers, through the L2
- * switch. It never asks which path a peer uses — each peer's PeerLink follows
- * its own chart — so one peer on a dead path never blocks another: a peer's
- * send() is a non-blocking seal-and-queue that drops (counted) when full.
+ * switch, a batch at a time. It never asks which path a peer uses — each
+ * peer's data plane follows its own chart — so one peer on a dead path never
+ * blocks another: a peer's sendBatch() is a non-blocking seal-and-queue that
+ * drops (counted) when full.
  *
- *   device ─batch─▶ switch.forward(frame, local) ─▶ peer.send(frame) …
- *   peer.onFrame ─▶ switch.forward(frame, peer) ─▶ device.write(frame)
+ *   device ─batch─▶ switch.forward(frame, local) ─▶ per peer: sendBatch(its frames)
+ *   peer ─batch─▶ switch.forward(frame, peer) ─▶ device.writeBatch(local frames)
+ *                                              └▶ other peers: sendBatch
+ *
+ * The batch arrays are reused: a peer and the device read them during the
+ * call and keep no reference (the frames themselves they may keep).
  */
 import type { FrameDevice } from './device.js';
 import { type L2Switch, LOCAL_PORT, type PortId } from './l2-switch.js';
 
+/** A peer as the pump sees it (src/services/peer-link.ts implements it). */
 export interface PumpPeer {
-  send(frame: Uint8Array): boolean;
-  onFrame(listener: (frame: Uint8Array) => void): () => void;
+  /** Send each frame to the peer; returns how many were taken (the peer counts the rest). */
+  sendBatch(frames: readonly Uint8Array[]): number;
+  /** Frames from the peer, in batches. */
+  onFrames(listener: (frames: readonly Uint8Array[]) => void): () => void;
 }
 
 export interface PumpCounters {
@@ -26,6 +34,13 @@ export interface PumpCounters {
   unswitched: number;
 }
 
+interface PeerSlot {
+  peer: PumpPeer;
+  off: () => void;
+  /** Frames for this peer gathered from the batch being switched. */
+  pending: Uint8Array[];
+}
+
 export class PacketPump {
   readonly counters: PumpCounters = {
     fromDevice: 0,
@@ -36,28 +51,32 @@ export class PacketPump {
   };
   readonly #device: FrameDevice;
   readonly #switch: L2Switch;
-  readonly #peers = new Map<PortId, { peer: PumpPeer; off: () => void }>();
+  readonly #peers = new Map<PortId, PeerSlot>();
+  /** Peers with pending frames in the batch being switched, in first-seen order. */
+  readonly #touched: PeerSlot[] = [];
+  readonly #toDevice: Uint8Array[] = [];
   readonly #offDevice: () => void;
 
   constructor(device: FrameDevice, l2: L2Switch) {
     this.#device = device;
     this.#switch = l2;
     this.#offDevice = device.onFrames((frames) => {
-      for (const frame of frames) this.#fromDevice(frame);
+      this.counters.fromDevice += frames.length;
+      this.#switchBatch(frames, LOCAL_PORT);
     });
   }
 
   addPeer(id: PortId, peer: PumpPeer): void {
     this.removePeer(id);
     this.#switch.addPeer(id);
-    const off = peer.onFrame((frame) => this.#fromPeer(id, frame));
-    this.#peers.set(id, { peer, off });
+    const off = peer.onFrames((frames) => this.#switchBatch(frames, id));
+    this.#peers.set(id, { peer, off, pending: [] });
   }
 
   removePeer(id: PortId): void {
-    const entry = this.#peers.get(id);
-    if (!entry) return;
-    entry.off();
+    const slot = this.#peers.get(id);
+    if (!slot) return;
+    slot.off();
     this.#peers.delete(id);
     this.#switch.removePeer(id);
   }
@@ -67,26 +86,44 @@ export class PacketPump {
     for (const id of [...this.#peers.keys()]) this.removePeer(id);
   }
 
-  #fromDevice(frame: Uint8Array): void {
-    this.counters.fromDevice++;
-    const ports = this.#switch.forward(frame, LOCAL_PORT);
-    if (ports.length === 0) this.counters.unswitched++;
-    for (const port of ports) {
-      const entry = this.#peers.get(port);
-      if (!entry?.peer.send(frame)) this.counters.peerDrops++;
-    }
-  }
-
-  #fromPeer(id: PortId, frame: Uint8Array): void {
-    const ports = this.#switch.forward(frame, id);
-    for (const port of ports) {
-      if (port === LOCAL_PORT) {
-        if (this.#device.write(frame)) this.counters.toDevice++;
-        else this.counters.deviceDrops++;
-      } else if (!this.#peers.get(port)?.peer.send(frame)) {
-        this.counters.peerDrops++;
+  #switchBatch(frames: readonly Uint8Array[], from: PortId): void {
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      const ports = this.#switch.forward(frame, from);
+      if (ports.length === 0) this.counters.unswitched++;
+      for (let p = 0; p < ports.length; p++) {
+        const port = ports[p]!;
+        if (port === LOCAL_PORT) {
+          this.#toDevice.push(frame);
+          continue;
+        }
+        const slot = this.#peers.get(port);
+        if (!slot) {
+          this.counters.peerDrops++;
+          continue;
+        }
+        if (slot.pending.length === 0) this.#touched.push(slot);
+        slot.pending.push(frame);
       }
     }
-    if (ports.length === 0) this.counters.unswitched++;
+    this.#flush();
+  }
+
+  #flush(): void {
+    const toDevice = this.#toDevice;
+    if (toDevice.length > 0) {
+      const written = this.#device.writeBatch(toDevice);
+      this.counters.toDevice += written;
+      this.counters.deviceDrops += toDevice.length - written;
+      toDevice.length = 0;
+    }
+    const touched = this.#touched;
+    for (let i = 0; i < touched.length; i++) {
+      const slot = touched[i]!;
+      const sent = slot.peer.sendBatch(slot.pending);
+      this.counters.peerDrops += slot.pending.length - sent;
+      slot.pending.length = 0;
+    }
+    touched.length = 0;
   }
 }

@@ -9,8 +9,12 @@ import {
   type FrameHandler,
   frameDropReason,
   MAX_MTU,
+  MAX_SUPER_FRAME_IP,
   MIN_MTU,
+  offloadFrameDropReason,
+  type WriteDropReason,
 } from './device.js';
+import { DeviceOutlet } from './device-outlet.js';
 import {
   type TapError,
   TapIoError,
@@ -41,6 +45,14 @@ export interface TapDeviceOptions {
   netns?: string;
   /** Most frames read per readiness wakeup (default 64). */
   batchMax?: number;
+  /**
+   * Open with IFF_VNET_HDR and TSO/checksum offload (default false). Every
+   * frame read then starts with a 10-byte virtio-net header (see
+   * virtio-net-hdr.ts) and may be a TCP super-frame far above the MTU; every
+   * frame written must start with one too. Read slots grow to 64 KiB, so
+   * the read slab is batchMax × 64 KiB. Nothing in the node uses this yet.
+   */
+  offload?: boolean;
   signal?: AbortSignal;
 }
 
@@ -133,9 +145,9 @@ export async function openTapDevice(options: TapDeviceOptions = {}): Promise<Tap
   if (options.name !== undefined) validateDeviceName(options.name);
   validateOptions(options);
   const native = loadNativeTap();
-  let opened: { fd: number; name: string };
+  let opened: { fd: number; name: string; vnetHdrBytes: number };
   try {
-    opened = native.open(options.name ?? '', true);
+    opened = native.open(options.name ?? '', true, options.offload ?? false);
   } catch (error) {
     throw openError(error, options.name ?? '');
   }
@@ -163,6 +175,7 @@ export async function openTapDevice(options: TapDeviceOptions = {}): Promise<Tap
     opened.name,
     mtu,
     options.batchMax ?? TAP_DEFAULTS.batchMax,
+    opened.vnetHdrBytes ?? 0,
   );
 }
 
@@ -172,20 +185,30 @@ export class TapDevice implements FrameDevice {
   readonly stats: DeviceStats = emptyStats();
   /** The raw descriptor, for benchmarks and a future worker-thread data path. */
   readonly fd: number;
+  /** 10 when opened with offload (each frame starts with a virtio-net header), else 0. */
+  readonly vnetHdrBytes: number;
 
   readonly #native: NativeTap;
   readonly #batchMax: number;
   #reader: NativeReader | undefined;
-  #handler: FrameHandler | undefined;
-  #errorHandler: ((error: SwitchbackError) => void) | undefined;
+  readonly #outlet: DeviceOutlet;
   #closed = false;
 
-  constructor(native: NativeTap, fd: number, name: string, mtu: number, batchMax: number) {
+  constructor(
+    native: NativeTap,
+    fd: number,
+    name: string,
+    mtu: number,
+    batchMax: number,
+    vnetHdrBytes = 0,
+  ) {
     this.#native = native;
     this.fd = fd;
+    this.vnetHdrBytes = vnetHdrBytes;
     this.name = name;
     this.mtu = mtu;
     this.#batchMax = batchMax;
+    this.#outlet = new DeviceOutlet(name, this.stats);
   }
 
   get closed(): boolean {
@@ -194,13 +217,17 @@ export class TapDevice implements FrameDevice {
 
   onFrames(handler: FrameHandler): () => void {
     if (this.#closed) return () => {};
-    this.#handler = handler;
+    this.#outlet.handler = handler;
     // Read only while someone listens: until then the kernel queues frames
     // (txqueuelen) and drops the excess itself, as it would for a slow reader.
     if (this.#reader === undefined) {
       // Slab slots sized for the largest frame the MTU allows, plus slack so a
       // later external MTU raise truncates nothing small.
-      const frameMax = Math.min(65_536, this.mtu + ETHERNET_OVERHEAD + 64);
+      // With offload a read may be a whole TSO super-frame behind its header.
+      const frameMax =
+        this.vnetHdrBytes > 0
+          ? this.vnetHdrBytes + ETHERNET_OVERHEAD + MAX_SUPER_FRAME_IP
+          : Math.min(65_536, this.mtu + ETHERNET_OVERHEAD + 64);
       this.#reader = this.#native.startReader(
         this.fd,
         this.#batchMax,
@@ -209,17 +236,14 @@ export class TapDevice implements FrameDevice {
       );
     }
     return () => {
-      if (this.#handler !== handler) return;
-      this.#handler = undefined;
+      if (this.#outlet.handler !== handler) return;
+      this.#outlet.handler = undefined;
       this.#stopReader();
     };
   }
 
   onError(handler: (error: SwitchbackError) => void): () => void {
-    this.#errorHandler = handler;
-    return () => {
-      if (this.#errorHandler === handler) this.#errorHandler = undefined;
-    };
+    return this.#outlet.onError(handler);
   }
 
   write(frame: Uint8Array): boolean {
@@ -234,10 +258,10 @@ export class TapDevice implements FrameDevice {
     // Filter in JS (cheap) so native code only sees frames the kernel should take.
     let good: readonly Uint8Array[] = frames;
     for (let i = 0; i < frames.length; i++) {
-      const reason = frameDropReason(frames[i] as Uint8Array, this.mtu);
+      const reason = this.#dropReason(frames[i] as Uint8Array);
       if (reason !== undefined) {
         good = frames.filter((f) => {
-          const r = frameDropReason(f, this.mtu);
+          const r = this.#dropReason(f);
           if (r !== undefined) this.stats.writeDrops[r]++;
           return r === undefined;
         });
@@ -249,7 +273,7 @@ export class TapDevice implements FrameDevice {
       written = this.#native.writeFrames(this.fd, good);
     } catch (error) {
       this.stats.writeDrops.ioError += good.length;
-      this.#report(
+      this.#outlet.report(
         new TapIoError(this.name, isErrnoError(error) ? error.message : String(error), {
           cause: error,
         }),
@@ -262,10 +286,16 @@ export class TapDevice implements FrameDevice {
     return written;
   }
 
+  #dropReason(frame: Uint8Array): WriteDropReason | undefined {
+    return this.vnetHdrBytes > 0
+      ? offloadFrameDropReason(frame, this.vnetHdrBytes)
+      : frameDropReason(frame, this.mtu);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#handler = undefined;
+    this.#outlet.handler = undefined;
     this.#stopReader();
     this.#native.close(this.fd);
   }
@@ -279,7 +309,7 @@ export class TapDevice implements FrameDevice {
   #onBatch(error: unknown, bytes: Buffer | undefined, lengths: Uint32Array | undefined): void {
     if (error) {
       this.#reader = undefined; // the addon stopped it
-      this.#report(
+      this.#outlet.report(
         new TapIoError(this.name, isErrnoError(error) ? error.message : String(error), {
           cause: error,
         }),
@@ -294,31 +324,6 @@ export class TapDevice implements FrameDevice {
       frames[i] = bytes.subarray(offset, offset + length);
       offset += length;
     }
-    this.stats.framesRead += frames.length;
-    this.stats.bytesRead += offset;
-    this.stats.batchesRead++;
-    const handler = this.#handler;
-    if (handler === undefined) {
-      this.stats.readDrops += frames.length;
-      return;
-    }
-    try {
-      handler(frames);
-    } catch (handlerError) {
-      this.stats.handlerErrors++;
-      this.#report(
-        new TapIoError(this.name, `frame handler threw: ${String(handlerError)}`, {
-          cause: handlerError,
-        }),
-      );
-    }
-  }
-
-  #report(error: SwitchbackError): void {
-    try {
-      this.#errorHandler?.(error);
-    } catch {
-      // An error handler that throws must not take the reader down with it.
-    }
+    this.#outlet.deliver(frames, offset);
   }
 }

@@ -1,21 +1,11 @@
 // The fault-injection proxy itself, on plain TCP so every byte is visible.
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../../src/daemon/fault-proxy.js';
-import { closedPort, expectNoLeaks, handleCounts, sleep } from './direct/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { FaultProxy } from '../../src/testing/fault-proxy.js';
+import { closedPort, leakCheckedCleanups, sleep } from './direct/helpers.js';
 
 const HOST = '127.0.0.1';
-let before: Record<string, number>;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeEach(() => {
-  before = handleCounts();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await expectNoLeaks(before);
-});
+const cleanups = leakCheckedCleanups();
 
 /** A peer's endpoint: records what it receives on each accepted socket. */
 interface Endpoint {

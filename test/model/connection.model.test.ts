@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { AnyMachineSnapshot } from 'xstate';
 import { connectionMachine } from '../../src/machines/connection.js';
 import type { ConnectionTimings } from '../../src/machines/connection-timings.js';
-import { Reason } from '../../src/machines/reasons.js';
 import type { Address } from '../../src/protocol/frames.js';
+import { Reason } from '../../src/reasons.js';
 import { assertFullCoverage, coveringRuns, runModel } from '../support/model/driver.js';
 import { createFakeHarness } from '../support/model/harness.js';
 import { generatePaths, type ModelSpec } from '../support/model/paths.js';
@@ -19,6 +19,9 @@ const timings: ConnectionTimings = {
   migrationTimeoutMs: 800,
   stableAfterMs: 250,
   retry: { baseMs: 200, capMs: 2_000, jitter: 0.2 },
+  reprobeIntervalMs: 100,
+  reprobes: 3,
+  reprobeDialTimeoutMs: 400,
 };
 
 const peerAddress = { family: 4, address: '127.0.0.1', port: 41_000 } as unknown as Address;

@@ -11,8 +11,8 @@ import type { AnyMachineSnapshot } from 'xstate';
 import { walkMachine } from '../../scripts/statecharts/walk.js';
 import { connectionMachine } from '../../src/machines/connection.js';
 import type { ConnectionTimings } from '../../src/machines/connection-timings.js';
-import { Reason } from '../../src/machines/reasons.js';
 import type { Address } from '../../src/protocol/frames.js';
+import { Reason } from '../../src/reasons.js';
 import type { QualityPolicy } from '../../src/services/path-quality.js';
 import {
   coveringRuns,
@@ -37,6 +37,9 @@ const base: ConnectionTimings = {
   migrationTimeoutMs: 400,
   stableAfterMs: 60_000,
   retry: { baseMs: 150, capMs: 600, jitter: 0.2 },
+  reprobeIntervalMs: 100,
+  reprobes: 3,
+  reprobeDialTimeoutMs: 400,
 };
 const worlds: Record<'long' | 'short', ConnectionTimings> = {
   long: base,

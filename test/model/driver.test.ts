@@ -18,6 +18,12 @@ const spec: ModelSpec = {
     'xstate.done.actor.authenticate': [
       { type: 'xstate.done.actor.authenticate', output: { observedAddress: '127.0.0.1:1' } },
     ],
+    'xstate.done.actor.replaceLink': [
+      {
+        type: 'xstate.done.actor.replaceLink',
+        output: { linkId: 'l2', observedAddress: '127.0.0.1:2' },
+      },
+    ],
     'xstate.error.actor.authenticate': [
       { type: 'xstate.error.actor.authenticate', error: { code: 'AUTH_REFUSED' } },
     ],
@@ -48,8 +54,10 @@ describe('model driver', () => {
       paths,
       harness: () => createFakeHarness(relayLinkMachine),
     });
-    expect(report.line).toMatch(/^transitions covered: \d+\/13 \(relayLink\)$/);
-    expect(() => assertFullCoverage(report)).toThrow(/relayLink\.connected --RELAY_CLOSED-->/);
+    expect(report.line).toMatch(/^transitions covered: \d+\/23 \(relayLink\)$/);
+    expect(() => assertFullCoverage(report)).toThrow(
+      /relayLink\.connected\.steady --RELAY_CLOSED-->/,
+    );
   });
 
   it('refuses a done step for an actor that is not running', async () => {

@@ -11,7 +11,10 @@ const timings: RelayLinkTimings = {
   connectTimeoutMs: 1_000,
   authTimeoutMs: 1_000,
   stableAfterMs: 5_000,
+  pingIntervalMs: 200,
+  deadAfterMs: 600,
   reconnect: { baseMs: 100, capMs: 800, jitter: 0.2 },
+  redial: { baseMs: 50, capMs: 400, jitter: 0.2 },
 };
 
 const spec: ModelSpec = {
@@ -34,6 +37,19 @@ const spec: ModelSpec = {
     'xstate.error.actor.watchLink': [
       { type: 'xstate.error.actor.watchLink', error: { code: 'WATCH_FAILED' } },
     ],
+    'xstate.done.actor.replaceLink': [
+      {
+        type: 'xstate.done.actor.replaceLink',
+        output: { linkId: 'relay-2', observedAddress: '127.0.0.1:40001' },
+      },
+    ],
+    'xstate.error.actor.replaceLink': [
+      { type: 'xstate.error.actor.replaceLink', error: { code: RelayLinkReason.AUTH_REFUSED } },
+      {
+        type: 'xstate.error.actor.replaceLink',
+        error: { code: RelayLinkReason.RELAY_UNREACHABLE },
+      },
+    ],
   },
   // Backoff attempts matter up to "more than one" (reset vs. not); cap them.
   abstract: (s: AnyMachineSnapshot) => ({
@@ -46,6 +62,7 @@ const spec: ModelSpec = {
     linkId: s.context.linkId,
     observedAddress: s.context.observedAddress,
     attempt: s.context.attempt,
+    connections: s.context.connections,
   }),
 };
 
@@ -55,11 +72,18 @@ describe('relay-link chart (model)', () => {
     const report = await runModel(spec, {
       paths,
       harness: () =>
-        createFakeHarness(relayLinkMachine, { emitters: { RELAY_CLOSED: 'watchLink' } }),
+        createFakeHarness(relayLinkMachine, {
+          emitters: { RELAY_CLOSED: 'watchLink', RELAY_DEAD: 'watchLink' },
+        }),
       onStep: (snapshot) => {
         // The backoff is capped and never gives up.
+        // A dead or unreachable relay is redialled within redial's cap; only a refusal backs off further.
         if (snapshot.matches('reconnecting')) {
-          expect(snapshot.context.retryDelayMs).toBeLessThanOrEqual(timings.reconnect.capMs);
+          const policy =
+            snapshot.context.reason === RelayLinkReason.AUTH_REFUSED
+              ? timings.reconnect
+              : timings.redial;
+          expect(snapshot.context.retryDelayMs).toBeLessThanOrEqual(policy.capMs);
           expect(snapshot.context.retryDelayMs).toBeGreaterThan(0);
         }
       },

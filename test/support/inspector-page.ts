@@ -13,8 +13,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { chromiumPath, requireTools } from './required-tools.js';
 
-export const CHROMIUM_PATH = process.env.SWITCHBACK_CHROMIUM ?? '/usr/bin/chromium';
 /** Screenshots are test artefacts: reports/ is git-ignored. */
 export const SCREENSHOT_DIR = join(import.meta.dirname, '..', '..', 'reports', 'inspector');
 
@@ -49,10 +49,12 @@ export interface InspectorBrowser {
 export async function launchInspectorBrowser(
   viewport = { width: 1920, height: 1200 },
 ): Promise<InspectorBrowser> {
+  // One line naming the package, not Playwright's "executable doesn't exist" screen.
+  requireTools('browser tests', ['chromium']);
   const profile = await mkdtemp(join(tmpdir(), 'switchback-chromium-'));
   try {
     const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM_PATH,
+      executablePath: chromiumPath(),
       headless: true,
       args: CHROMIUM_ARGS,
       viewport,

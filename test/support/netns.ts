@@ -1,7 +1,8 @@
 /**
- * Network namespaces for end-to-end tests: three namespaces (relay, a, b) on
- * one Linux bridge, processes started inside them, and nftables rules that cut
- * the a↔b underlay while both keep reaching the relay.
+ * Network namespaces for end-to-end tests and the tunnel benchmark (one module
+ * for both: bench/tunnel.ts imports it): three namespaces (relay, a, b) on one
+ * Linux bridge, processes started inside them, and nftables rules that cut the
+ * a↔b underlay while both keep reaching the relay.
  *
  *        ns <id>-relay                      ns <id>-a          ns <id>-b
  *   br0 10.231.0.1/24 ── va ══════ veth ══ eth0 10.231.0.2/24
@@ -18,10 +19,12 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireTools } from './required-tools.js';
 
 /** Underlay subnet; fixed because each run has its own namespaces. */
 export const UNDERLAY = { relay: '10.231.0.1', a: '10.231.0.2', b: '10.231.0.3', prefix: 24 };
-const NAME_PREFIX = 'sbe';
+/** Default namespace name prefix (e2e tests); the tunnel bench passes its own. */
+const DEFAULT_PREFIX = 'sbe';
 const NFT_TABLE = 'switchback_e2e';
 /** Any command run here is killed after this unless told otherwise. */
 const DEFAULT_EXEC_TIMEOUT_MS = 15_000;
@@ -34,7 +37,7 @@ export interface ExecResult {
 }
 
 export interface Underlay {
-  /** Unique per run: "sbe-<pid>-<random>". */
+  /** Unique per run: "<prefix>-<pid>-<random>" (prefix "sbe" unless told). */
   readonly id: string;
   readonly ns: { relay: string; a: string; b: string };
   readonly addr: typeof UNDERLAY;
@@ -64,15 +67,7 @@ export function assertNamespaceCapable(): void {
       `e2e tests need /dev/net/tun for TAP devices (${(error as NodeJS.ErrnoException).code}): modprobe tun, or pass --device /dev/net/tun to the container`,
     );
   }
-  for (const tool of ['ip', 'nft', 'ping', 'iperf3']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      throw new Error(
-        `e2e tests need "${tool}" on PATH: apt-get install iproute2 iputils-ping nftables iperf3`,
-      );
-    }
-  }
+  requireTools('e2e tests', ['ip', 'nft', 'ping', 'iperf3']);
 }
 
 /** Runs a command (not in a namespace), bounded in time; never throws on a non-zero exit. */
@@ -172,11 +167,21 @@ export async function stopProcess(
   await exited;
 }
 
+export interface UnderlayOptions {
+  /**
+   * Namespace name prefix, letters only; namespaces left by a dead run with
+   * the same prefix are removed first. Default "sbe" (the e2e tests).
+   */
+  prefix?: string;
+}
+
 /** Creates the three namespaces, the bridge and the veth pairs, all links up. */
-export async function createUnderlay(): Promise<Underlay> {
+export async function createUnderlay(options: UnderlayOptions = {}): Promise<Underlay> {
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  if (!/^[a-z]{1,6}$/.test(prefix)) throw new RangeError(`bad namespace prefix "${prefix}"`);
   installExitHooks();
-  await removeOrphans();
-  const id = `${NAME_PREFIX}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  await removeOrphans(prefix);
+  const id = `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const ns = { relay: `${id}-relay`, a: `${id}-a`, b: `${id}-b` };
   const underlay: Underlay = { id, ns, addr: UNDERLAY };
   try {
@@ -288,9 +293,9 @@ async function killAllIn(ns: string): Promise<void> {
 }
 
 /** Namespaces left by an earlier run whose process no longer exists (a SIGKILLed runner). */
-async function removeOrphans(): Promise<void> {
-  for (const name of await listNamespaces(`${NAME_PREFIX}-`)) {
-    const pid = Number(/^sbe-(\d+)-/.exec(name)?.[1]);
+async function removeOrphans(prefix: string): Promise<void> {
+  for (const name of await listNamespaces(`${prefix}-`)) {
+    const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
     if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
     await killAllIn(name);
     await exec('ip', ['netns', 'del', name]);

@@ -5,7 +5,7 @@
  * each field.
  */
 import type { ConnectionTimings } from '../../machines/connection-timings.js';
-import type { NodeName } from '../loopback-cluster.js';
+import type { NodeName } from '../../testing/loopback-cluster.js';
 import type { TransitionRecord } from '../node-status.js';
 import { type DemoStream, DIRECTIONS, type DirectionName } from './demo-traffic.js';
 

@@ -4,8 +4,8 @@
  * arrives. Send times are kept per sequence number so the summary can say
  * when each lost frame was sent (before the cut, during failover, …).
  */
-import type { LoopbackCluster, NodeName } from '../loopback-cluster.js';
-import { frameSeq, macOf, numberedFrame, StreamTally } from '../numbered-traffic.js';
+import type { LoopbackCluster, NodeName } from '../../testing/loopback-cluster.js';
+import { frameSeq, macOf, numberedFrame, StreamTally } from '../../testing/numbered-traffic.js';
 
 export type DirectionName = 'aToB' | 'bToA';
 

@@ -7,7 +7,7 @@
  * `progressLines` is off, one progress line a second.
  */
 import type { Writable } from 'node:stream';
-import type { NodeName } from '../loopback-cluster.js';
+import type { NodeName } from '../../testing/loopback-cluster.js';
 import type { DemoTransition } from './demo-summary.js';
 import type { DemoPhase, DemoView, LiveNode, LiveSnapshot } from './run-demo.js';
 

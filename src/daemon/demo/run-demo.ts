@@ -17,9 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import type { Transport } from '../../machines/connection.js';
+import { LoopbackCluster, type NodeName } from '../../testing/loopback-cluster.js';
 import { type ControlServer, startControlServer } from '../control-server.js';
 import { attachInspector, type Inspector } from '../inspector/attach-inspector.js';
-import { LoopbackCluster, type NodeName } from '../loopback-cluster.js';
 import { createNodeMetrics, type NodeMetrics } from '../metrics.js';
 import type { TransitionRecord } from '../node-status.js';
 import {

@@ -94,9 +94,10 @@ export async function attachInspector(
       return;
     }
     const now = Date.now();
-    samples.push(sampleOf(status, now));
+    const sample = sampleOf(status, now);
+    samples.push(sample);
     while (samples.length > 0 && samples[0]!.at < now - historyMs) samples.shift();
-    for (const ws of sockets) send(ws, { type: 'status', now, status }, true);
+    for (const ws of sockets) send(ws, { type: 'status', now, status, sample }, true);
   };
   const timer = setInterval(tick, statusIntervalMs);
   timer.unref();

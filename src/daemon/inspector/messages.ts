@@ -34,7 +34,8 @@ export type InspectorMessage =
       samples: StatusSample[];
     }
   | { type: 'transition'; record: TransitionRecord }
-  | { type: 'status'; now: number; status: NodeStatus };
+  /** `sample` is sampleOf(status, now): the page charts it as is (one definition, here). */
+  | { type: 'status'; now: number; status: NodeStatus; sample: StatusSample };
 
 export function sampleOf(status: NodeStatus, at: number): StatusSample {
   return {

@@ -4,6 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 
 const COMMANDS: Record<string, string[]> = {
+  up: ['--config FILE', '--log-level LEVEL', '--redact-addresses', '--inspect stately'],
+  relay: ['--listen HOST:PORT', '--metrics HOST:PORT', '--max-peers N', '--log-level LEVEL'],
+  demo: ['--duration SECONDS', '--json'],
   keygen: ['--out FILE', '--force'],
   pubkey: ['--key FILE'],
   status: ['--control HOST:PORT', '--config FILE', '--json'],

@@ -3,7 +3,8 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeKey, loadIdentity } from '../../../src/crypto/identity.js';
+import { encodeKey } from '../../../src/crypto/identity.js';
+import { loadIdentity } from '../../../src/crypto/key-file.js';
 import { runCli } from './run-cli.js';
 
 let dir: string;

@@ -10,7 +10,7 @@ import {
   summarize,
 } from '../../../src/daemon/demo/demo-summary.js';
 import type { DemoStream } from '../../../src/daemon/demo/demo-traffic.js';
-import { StreamTally } from '../../../src/daemon/numbered-traffic.js';
+import { StreamTally } from '../../../src/testing/numbered-traffic.js';
 
 /** 100 frames, one every 10 ms from t=0; `arrive(seq)` gives its arrival time or null if lost. */
 function stream(

@@ -1,31 +1,14 @@
 // The dial tie-break (establishDirect) between two real nodes on loopback:
 // real listeners, real dials, real TLS; faults from closed ports and the proxy.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../../../src/daemon/fault-proxy.js';
+import { describe, expect, it } from 'vitest';
 import { dialDirect, establishDirect } from '../../../src/services/dial.js';
 import { type DirectLink, LinkCloseCode } from '../../../src/services/direct-link.js';
 import { DirectListener } from '../../../src/services/direct-listener.js';
-import {
-  closedPort,
-  expectNoLeaks,
-  handleCounts,
-  orderedPair,
-  sleep,
-  type TestNode,
-} from './helpers.js';
+import { FaultProxy } from '../../../src/testing/fault-proxy.js';
+import { closedPort, leakCheckedCleanups, orderedPair, sleep, type TestNode } from './helpers.js';
 
 const HOST = '127.0.0.1';
-let before: Record<string, number>;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeEach(() => {
-  before = handleCounts();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await expectNoLeaks(before);
-});
+const cleanups = leakCheckedCleanups();
 
 interface Side {
   node: TestNode;

@@ -1,7 +1,7 @@
 // Shared fixtures for the direct-path tests: real identities, real TLS
 // credentials, a closed loopback port, and the open-handle leak check.
 import net, { type AddressInfo } from 'node:net';
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { createTlsCredentials, type TlsCredentials } from '../../../src/crypto/certificate.js';
 import { compareKeys, generateIdentity, type Identity } from '../../../src/crypto/identity.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
@@ -59,4 +59,22 @@ export async function expectNoLeaks(before: Record<string, number>): Promise<voi
   }
   for (const kind of WATCHED)
     expect(now[kind], `open ${kind} handles`).toBeLessThanOrEqual(before[kind] ?? 0);
+}
+
+/**
+ * The leak check around every test of the calling file: returns the list the
+ * tests push their cleanups to; after each test they run (last first), then
+ * no more sockets, servers or timers may be open than before it.
+ */
+export function leakCheckedCleanups(): (() => Promise<void> | void)[] {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  let before: Record<string, number> = {};
+  beforeEach(() => {
+    before = handleCounts();
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await expectNoLeaks(before);
+  });
+  return cleanups;
 }

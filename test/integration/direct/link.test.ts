@@ -1,32 +1,15 @@
 // dialDirect + DirectListener + DirectLink over real TLS 1.3 on loopback.
 import tls from 'node:tls';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { FaultProxy } from '../../../src/daemon/fault-proxy.js';
 import { type DialOptions, dialDirect as dial } from '../../../src/services/dial.js';
 import { type DirectLink, LinkCloseCode } from '../../../src/services/direct-link.js';
 import { DirectListener } from '../../../src/services/direct-listener.js';
-import {
-  closedPort,
-  expectNoLeaks,
-  handleCounts,
-  makeNode,
-  sleep,
-  type TestNode,
-} from './helpers.js';
+import { FaultProxy } from '../../../src/testing/fault-proxy.js';
+import { closedPort, leakCheckedCleanups, makeNode, sleep, type TestNode } from './helpers.js';
 
 const HOST = '127.0.0.1';
-let before: Record<string, number>;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeEach(() => {
-  before = handleCounts();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await expectNoLeaks(before);
-});
+const cleanups = leakCheckedCleanups();
 
 async function listen(node: TestNode, authorised: TestNode[]): Promise<DirectListener> {
   const listener = await DirectListener.open({
@@ -62,6 +45,27 @@ function nextLink(listener: DirectListener, peer: TestNode): Promise<DirectLink>
   });
 }
 
+/** `dialer` dials a new listener of `server`'s: both ends of one authenticated link. */
+async function linkBetween(dialer: TestNode, server: TestNode, dial: Partial<DialOptions> = {}) {
+  const listener = await listen(server, [dialer]);
+  const accepted = nextLink(listener, dialer);
+  const out = await dialDirect({
+    host: HOST,
+    port: listener.port,
+    credentials: dialer.credentials,
+    expectedPeer: server.key,
+    ...dial,
+  });
+  return { listener, out, inn: await accepted };
+}
+
+/** Two new nodes, a dialling b. */
+async function linkedPair(dial: Partial<DialOptions> = {}) {
+  const a = await makeNode();
+  const b = await makeNode();
+  return { a, b, ...(await linkBetween(a, b, dial)) };
+}
+
 async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !check(); i++) await sleep(10);
   expect(check()).toBe(true);
@@ -79,15 +83,7 @@ describe('direct link over mutual TLS 1.3', () => {
       [a, b],
       [b, a],
     ] as const) {
-      const listener = await listen(server, [dialer]);
-      const accepted = nextLink(listener, dialer);
-      const out = await dialDirect({
-        host: HOST,
-        port: listener.port,
-        credentials: dialer.credentials,
-        expectedPeer: server.key,
-      });
-      const inn = await accepted;
+      const { listener, out, inn } = await linkBetween(dialer, server);
       expect(out.initiator).toBe(true);
       expect(inn.initiator).toBe(false);
       expect(out.peerKey).toEqual(server.key);
@@ -117,17 +113,7 @@ describe('direct link over mutual TLS 1.3', () => {
   });
 
   it('reports a dead socket as CLOSED, not PEER_CLOSED', async () => {
-    const a = await makeNode();
-    const b = await makeNode();
-    const listener = await listen(b, [a]);
-    const accepted = nextLink(listener, a);
-    const out = await dialDirect({
-      host: HOST,
-      port: listener.port,
-      credentials: a.credentials,
-      expectedPeer: b.key,
-    });
-    const inn = await accepted;
+    const { out, inn } = await linkedPair();
     out.terminate();
     expect(await inn.closed).toMatchObject({
       code: LinkCloseCode.ABNORMAL,
@@ -324,18 +310,7 @@ describe('direct link over mutual TLS 1.3', () => {
   });
 
   it('send() drops above the buffered cap; nothing is lost before a handler is set', async () => {
-    const a = await makeNode();
-    const b = await makeNode();
-    const listener = await listen(b, [a]);
-    const accepted = nextLink(listener, a);
-    const out = await dialDirect({
-      host: HOST,
-      port: listener.port,
-      credentials: a.credentials,
-      expectedPeer: b.key,
-      maxBufferedBytes: 256 * 1024,
-    });
-    const inn = await accepted; // no message handler yet: the socket stays paused
+    const { out, inn } = await linkedPair({ maxBufferedBytes: 256 * 1024 }); // no message handler yet: the socket stays paused
     let sent = 0;
     let refusedAt = -1;
     for (let i = 0; i < 2000; i++) {
@@ -398,17 +373,7 @@ describe('direct link over mutual TLS 1.3', () => {
   });
 
   it('close() of the listener closes its links and frees the port', async () => {
-    const a = await makeNode();
-    const b = await makeNode();
-    const listener = await listen(b, [a]);
-    const accepted = nextLink(listener, a);
-    const out = await dialDirect({
-      host: HOST,
-      port: listener.port,
-      credentials: a.credentials,
-      expectedPeer: b.key,
-    });
-    await accepted;
+    const { a, b, listener, out } = await linkedPair();
     expect(listener.openLinks).toBe(1);
     await listener.close();
     expect(await out.closed).toMatchObject({ code: LinkCloseCode.LISTENER_CLOSED, byPeer: true });

@@ -3,10 +3,10 @@
  * the relay and frames keep flowing through it. Asymmetric variant: one
  * direction only must settle on the relay, not flap, with a growing backoff.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import { describe, expect, it } from 'vitest';
 import type { ConnectionTimings } from '../../../src/machines/connection-timings.js';
-import { stateString } from '../../../src/services/peer-link.js';
+import { stateString } from '../../../src/machines/state-value.js';
+import { useLoopbackCluster } from '../../support/loopback.js';
 import { sleep, startStream } from './numbered-stream.js';
 
 const fast: Partial<ConnectionTimings> = {
@@ -19,23 +19,20 @@ const fast: Partial<ConnectionTimings> = {
 };
 
 describe('failover: blackholed direct path', () => {
-  let cluster: LoopbackCluster | undefined;
-  afterEach(async () => {
-    await cluster?.close();
-    cluster = undefined;
-  });
+  const startCluster = useLoopbackCluster();
 
   it('falls back under load: frames keep flowing via the relay, none lost or reordered', async () => {
-    cluster = await LoopbackCluster.start({
+    const cluster = await startCluster({
       timings: { ...fast, retry: { baseMs: 10_000, capMs: 10_000, jitter: 0 } },
     });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
     const link = cluster.nodes.a.peer('b')!;
+    const chart = cluster.nodes.a.chart('b')!;
     const stream = startStream(cluster);
     // The sequence number being sent when a's frames start going on both paths.
     let firstOnBoth: number | undefined;
-    const sub = link.actor.subscribe((s) => {
+    const sub = chart.subscribe((s) => {
       if (s.context.transport !== 'direct' && firstOnBoth === undefined) firstOnBoth = stream.sent;
     });
     await sleep(200);
@@ -56,28 +53,30 @@ describe('failover: blackholed direct path', () => {
     for (let seq = firstOnBoth!; seq < stream.sent; seq++)
       expect(tally.has(seq), `frame ${seq}`).toBe(true);
     // Frames written onto the dead direct path before `suspect` are resent
-    // via the relay on entering it (PeerLink.resentViaRelay): none is lost.
-    expect(link.resentViaRelay).toBeGreaterThan(0);
+    // via the relay on entering it (PeerCounters.resentViaRelay): none is lost.
+    expect(link.counters.resentViaRelay).toBeGreaterThan(0);
     expect(tally.lost(stream.sent)).toBe(0);
     expect(tally.reordered).toBe(0);
     expect(tally.duplicated).toBe(0);
   });
 
   it('asymmetric blackhole (a → b only) settles on the relay without flapping; backoff grows', async () => {
-    cluster = await LoopbackCluster.start({
+    const cluster = await startCluster({
       timings: {
         ...fast,
         stableAfterMs: 30_000,
         retry: { baseMs: 200, capMs: 1_600, jitter: 0.2 },
+        // Two quick re-probes after the dead path, then the backoff this test watches grow.
+        reprobes: 2,
       },
     });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
-    const link = cluster.nodes.a.peer('b')!;
+    const chart = cluster.nodes.a.chart('b')!;
     const upgradesBefore = { a: cluster.status('a').upgrades, b: cluster.status('b').upgrades };
     const states: string[] = [];
     const delays: number[] = [];
-    const sub = link.actor.subscribe((s) => {
+    const sub = chart.subscribe((s) => {
       const state = stateString(s.value);
       if (state !== states.at(-1)) {
         states.push(state);

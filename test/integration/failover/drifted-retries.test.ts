@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import { describe, expect, it } from 'vitest';
+import { useLoopbackCluster } from '../../support/loopback.js';
 
 /**
  * Each peer retries the direct path on its own jittered backoff, so after a
@@ -8,19 +8,16 @@ import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
  * the other into its attempt: PEER_DIALLED.
  */
 describe('peers whose retry schedules have drifted apart', () => {
-  let cluster: LoopbackCluster | undefined;
-  afterEach(async () => {
-    await cluster?.close();
-    cluster = undefined;
-  });
+  const startCluster = useLoopbackCluster();
 
   it('still meet on the direct path as soon as one of them retries', async () => {
-    cluster = await LoopbackCluster.start({
+    const cluster = await startCluster({
       timings: { connectTimeoutMs: 1_000 },
       nodeTimings: {
-        // a retries quickly; b would not retry for a minute on its own.
+        // a retries quickly; b would not retry for a minute on its own (its
+        // quick re-probes after the dead path are over, as after a long outage).
         a: { retry: { baseMs: 300, capMs: 300, jitter: 0 } },
-        b: { retry: { baseMs: 60_000, capMs: 60_000, jitter: 0 } },
+        b: { retry: { baseMs: 60_000, capMs: 60_000, jitter: 0 }, reprobes: 0 },
       },
     });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');

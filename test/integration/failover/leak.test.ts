@@ -3,7 +3,7 @@
  * and recovery leaves no socket, server or timer behind.
  */
 import { describe, expect, it } from 'vitest';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import { LoopbackCluster } from '../../../src/testing/loopback-cluster.js';
 import { sleep, startStream } from './numbered-stream.js';
 
 const WATCHED = ['TCPSocketWrap', 'TCPServerWrap', 'Timeout', 'TLSWrap'];

@@ -3,19 +3,15 @@
  * reorder nothing: relay → direct (the upgrade) and direct → relay (a
  * QUALITY fallback caused by a slow direct path).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import { describe, expect, it } from 'vitest';
+import { useLoopbackCluster } from '../../support/loopback.js';
 import { sleep, startStream } from './numbered-stream.js';
 
 describe('failover: planned migration under a numbered stream', () => {
-  let cluster: LoopbackCluster | undefined;
-  afterEach(async () => {
-    await cluster?.close();
-    cluster = undefined;
-  });
+  const startCluster = useLoopbackCluster();
 
   it('relay → direct: 0 lost, 0 duplicated, 0 reordered', async () => {
-    cluster = await LoopbackCluster.start();
+    const cluster = await startCluster();
     const link = cluster.nodes.a.peer('b')!;
     // Start as soon as the session exists: the stream begins on the relay.
     const deadline = Date.now() + 10_000;
@@ -34,7 +30,7 @@ describe('failover: planned migration under a numbered stream', () => {
   });
 
   it('direct → relay on QUALITY (slow direct path): 0 lost, 0 duplicated, 0 reordered', async () => {
-    cluster = await LoopbackCluster.start({
+    const cluster = await startCluster({
       timings: { heartbeatIntervalMs: 50, retry: { baseMs: 30_000, capMs: 30_000, jitter: 0 } },
       quality: { windowMs: 400, minSamples: 2 },
     });

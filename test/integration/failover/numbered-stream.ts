@@ -2,13 +2,13 @@
  * A continuous numbered stream from node a's host to node b's host (one
  * frame per tick), counted on arrival. Shared by the failover tests.
  */
-import type { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import type { LoopbackCluster } from '../../../src/testing/loopback-cluster.js';
 import {
   frameSeq,
   macOf,
   numberedFrame,
   StreamTally,
-} from '../../../src/daemon/numbered-traffic.js';
+} from '../../../src/testing/numbered-traffic.js';
 
 export const MAC_A = macOf(0xa);
 export const MAC_B = macOf(0xb);

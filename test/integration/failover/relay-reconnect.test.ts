@@ -6,22 +6,20 @@
 
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
 import { RelayServer } from '../../../src/relay/server.js';
+import { useLoopbackCluster } from '../../support/loopback.js';
 import { sleep, startStream } from './numbered-stream.js';
 
 describe('failover: relay reconnect while on the direct path', () => {
-  let cluster: LoopbackCluster | undefined;
+  const startCluster = useLoopbackCluster();
   let relay2: RelayServer | undefined;
   afterEach(async () => {
-    await cluster?.close();
     await relay2?.close();
-    cluster = undefined;
     relay2 = undefined;
   });
 
   it("b's relay connection is reset: both stay direct, nothing lost, relay link back", async () => {
-    cluster = await LoopbackCluster.start({ relayProxyForB: true });
+    const cluster = await startCluster({ relayProxyForB: true });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
     const before = { a: cluster.status('a'), b: cluster.status('b') };
@@ -36,12 +34,15 @@ describe('failover: relay reconnect while on the direct path', () => {
       await sleep(5);
     expect(cluster.nodes.b.status().relay.state).toMatch(/^reconnecting/);
     await cluster.relayProxy!.set('both', { kind: 'pass' });
-    while (cluster.nodes.b.status().relay.state !== 'connected' && Date.now() < deadline + 10_000)
+    while (
+      cluster.nodes.b.status().relay.state !== 'connected.steady' &&
+      Date.now() < deadline + 10_000
+    )
       await sleep(20);
     await sleep(200);
     const tally = await stream.stop();
 
-    expect(cluster.nodes.b.status().relay.state).toBe('connected');
+    expect(cluster.nodes.b.status().relay.state).toBe('connected.steady');
     for (const name of ['a', 'b'] as const) {
       const now = cluster.status(name);
       expect(now.path).toBe('direct');
@@ -53,7 +54,7 @@ describe('failover: relay reconnect while on the direct path', () => {
   });
 
   it('the relay server restarts on the same port: both stay direct, nothing lost', async () => {
-    cluster = await LoopbackCluster.start();
+    const cluster = await startCluster();
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
     const before = { a: cluster.status('a'), b: cluster.status('b') };
@@ -69,15 +70,15 @@ describe('failover: relay reconnect while on the direct path', () => {
     await relay2.start();
     const deadline = Date.now() + 15_000;
     while (
-      (cluster.nodes.a.status().relay.state !== 'connected' ||
-        cluster.nodes.b.status().relay.state !== 'connected') &&
+      (cluster.nodes.a.status().relay.state !== 'connected.steady' ||
+        cluster.nodes.b.status().relay.state !== 'connected.steady') &&
       Date.now() < deadline
     )
       await sleep(20);
     await sleep(200);
     const tally = await stream.stop();
 
-    expect(cluster.nodes.a.status().relay.state).toBe('connected');
+    expect(cluster.nodes.a.status().relay.state).toBe('connected.steady');
     for (const name of ['a', 'b'] as const) {
       const now = cluster.status(name);
       expect(now.path).toBe('direct');

@@ -7,10 +7,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTlsCredentials } from '../../../src/crypto/certificate.js';
 import { generateIdentity } from '../../../src/crypto/identity.js';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
 import type { ConnectionTimings } from '../../../src/machines/connection-timings.js';
-import { FrameType } from '../../../src/protocol/frames.js';
 import { DirectListener } from '../../../src/services/direct-listener.js';
+import type { LoopbackCluster } from '../../../src/testing/loopback-cluster.js';
+import { useLoopbackCluster } from '../../support/loopback.js';
+import { tamperedProofs, wrongMac } from '../../support/peer-charts.js';
 import { startStream } from './numbered-stream.js';
 
 const timings: Partial<ConnectionTimings> = {
@@ -36,17 +37,15 @@ async function relayCarriesEverything(cluster: LoopbackCluster) {
 }
 
 describe('failover: an upgrade that fails its proof', () => {
-  let cluster: LoopbackCluster | undefined;
+  const startCluster = useLoopbackCluster();
   let impostor: DirectListener | undefined;
   afterEach(async () => {
-    await cluster?.close();
     await impostor?.close();
-    cluster = undefined;
     impostor = undefined;
   });
 
   it('a certificate for the wrong key: CERT_MISMATCH recorded, traffic stays on the relay', async () => {
-    cluster = await LoopbackCluster.start({ timings, smallerKey: 'a' });
+    const cluster = await startCluster({ timings, smallerKey: 'a' });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     // Behind b's address now answers a listener with another identity, and
     // b cannot reach a: a's own dial is the only way to a direct path.
@@ -68,21 +67,17 @@ describe('failover: an upgrade that fails its proof', () => {
   });
 
   it('a wrong re-handshake MAC: HMAC_MISMATCH recorded, traffic stays on the relay', async () => {
-    cluster = await LoopbackCluster.start({ timings, smallerKey: 'a' });
+    const proofsOfB = tamperedProofs();
+    const cluster = await startCluster({
+      timings,
+      smallerKey: 'a',
+      startChart: { b: proofsOfB.startChart },
+    });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     const upgrades = cluster.status('a').upgrades;
     // b's proof frames carry a wrong MAC from now on (a is the dialer, so it
     // checks b's RESPONSE).
-    cluster.nodes.b.peer('a')!.proofTamper = (frame) => {
-      if (
-        frame.type !== FrameType.REHANDSHAKE_RESPONSE &&
-        frame.type !== FrameType.REHANDSHAKE_CONFIRM
-      )
-        return frame;
-      const mac = Uint8Array.from(frame.mac);
-      mac[0]! ^= 0x01;
-      return { ...frame, mac };
-    };
+    proofsOfB.tamper = wrongMac;
     await cluster.proxy.set('both', { kind: 'reset' });
     await cluster.proxy.set('both', { kind: 'pass' });
     const a = await cluster.waitFor('a', (p) => p.reason === 'HMAC_MISMATCH', 10_000);

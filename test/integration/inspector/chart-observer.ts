@@ -149,6 +149,7 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
           }, timings.heartbeatIntervalMs);
           return () => clearInterval(timer);
         }) as never,
+        probeRelay: fromCallback(() => () => {}) as never,
       },
     });
     const actor = createActor(machine, {
@@ -210,6 +211,9 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
       transitions: run.count,
       upgrades: run.upgrades,
       fallbacks: run.fallbacks,
+      lastFallback: null,
+      failedAttempts: {},
+      nextAttemptAt: null,
       endpoint: snapshot.context.peerAddress ? '127.0.0.1:9' : null,
       lastHandshake: startedAt,
       paired: true,
@@ -218,6 +222,8 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
           rttMs: 24 + 3 * wave(t, 7_000),
           jitterMs: 1.5,
           loss: 0,
+          measuredAgoMs: 200,
+          stale: false,
           framesSent: 10 * run.count,
           framesReceived: 10 * run.count,
           bytesSent: 1000,
@@ -227,6 +233,8 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
           rttMs: direct ? 3.2 + 0.6 * wave(t, 3_000) : null,
           jitterMs: direct ? 0.4 : null,
           loss: direct ? (run.up ? 0 : 1) : null,
+          measuredAgoMs: direct ? 200 : null,
+          stale: false,
           framesSent: 0,
           framesReceived: 0,
           bytesSent: 0,
@@ -248,6 +256,7 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
           reason: relayState === 'connected' ? 'WELCOME' : 'STARTED',
           observed: relayState === 'connected' ? '127.0.0.1:40000' : null,
         },
+        relayLink: { rttMs: 0.3, lastPongAt: Date.now(), reconnects: 0, localAddress: null },
         listen: '127.0.0.1:9',
         device: { name: 'sb0', kind: 'memory', mtu: 1400 },
         peers: [...runs.values()].map(peerStatus),

@@ -9,8 +9,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlServer, startControlServer } from '../../../src/daemon/control-server.js';
 import { attachInspector } from '../../../src/daemon/inspector/attach-inspector.js';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
 import { createNodeMetrics } from '../../../src/daemon/metrics.js';
+import { LoopbackCluster } from '../../../src/testing/loopback-cluster.js';
 import {
   type InspectorBrowser,
   launchInspectorBrowser,

@@ -1,11 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import { describe, expect, it } from 'vitest';
+import type { LoopbackCluster } from '../../../src/testing/loopback-cluster.js';
 import {
   frameSeq,
   macOf,
   numberedFrame,
   StreamTally,
-} from '../../../src/daemon/numbered-traffic.js';
+} from '../../../src/testing/numbered-traffic.js';
+import { useLoopbackCluster } from '../../support/loopback.js';
 
 const MAC_A = macOf(0xa);
 const MAC_B = macOf(0xb);
@@ -31,14 +32,10 @@ async function stream(cluster: LoopbackCluster, count: number) {
 }
 
 describe('two nodes and a relay on loopback', () => {
-  let cluster: LoopbackCluster | undefined;
-  afterEach(async () => {
-    await cluster?.close();
-    cluster = undefined;
-  });
+  const startCluster = useLoopbackCluster();
 
   it('upgrades to the direct path and carries frames without loss', async () => {
-    cluster = await LoopbackCluster.start();
+    const cluster = await startCluster();
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
     const tally = await stream(cluster, 300);
@@ -52,7 +49,7 @@ describe('two nodes and a relay on loopback', () => {
   });
 
   it('falls back to the relay when the direct path is blackholed, and comes back when it returns', async () => {
-    cluster = await LoopbackCluster.start({
+    const cluster = await startCluster({
       timings: { retry: { baseMs: 200, capMs: 1_000, jitter: 0.2 } },
     });
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');

@@ -1,16 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeKey, generateIdentity } from '../../../src/crypto/identity.js';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import { useLoopbackCluster } from '../../support/loopback.js';
 
 describe('reloading the peer list', () => {
-  let cluster: LoopbackCluster | undefined;
-  afterEach(async () => {
-    await cluster?.close();
-    cluster = undefined;
-  });
+  const startCluster = useLoopbackCluster();
 
   it('adds and removes peers without disturbing a peer that did not change', async () => {
-    cluster = await LoopbackCluster.start();
+    const cluster = await startCluster();
     const a = cluster.nodes.a;
     const before = await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     const unchanged = a.config.peers[0]!;

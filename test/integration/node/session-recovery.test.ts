@@ -1,13 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initiateHandshake } from '../../../src/crypto/handshake.js';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
+import { encodeFrame } from '../../../src/protocol/codec.js';
 import {
   frameSeq,
   macOf,
   numberedFrame,
   StreamTally,
-} from '../../../src/daemon/numbered-traffic.js';
-import { encodeFrame } from '../../../src/protocol/codec.js';
+} from '../../../src/testing/numbered-traffic.js';
+import { useLoopbackCluster } from '../../support/loopback.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -18,14 +18,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * failing to decrypt start a fresh handshake, so traffic recovers on its own.
  */
 describe('a session the two sides no longer share', () => {
-  let cluster: LoopbackCluster | undefined;
-  afterEach(async () => {
-    await cluster?.close();
-    cluster = undefined;
-  });
+  const startCluster = useLoopbackCluster();
 
   it('is replaced by a fresh handshake, and traffic flows again', async () => {
-    cluster = await LoopbackCluster.start();
+    const cluster = await startCluster();
     await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
     const atB = cluster.nodes.b.peer('a')!;
     const handshakeBefore = atB.lastHandshake;

@@ -2,8 +2,8 @@
 // are refused and counted, and the node says why in one line, once.
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
 import { FrameType } from '../../../src/protocol/frames.js';
+import { LoopbackCluster } from '../../../src/testing/loopback-cluster.js';
 
 describe('a peer of protocol version 1', () => {
   let cluster: LoopbackCluster | undefined;

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TapConfigError, TapNameInUseError, TapNameInvalidError } from '../../../src/tap/errors.js';
 import { openTapDevice, type TapDevice } from '../../../src/tap/tap-device.js';
+import { requireTools } from '../../support/required-tools.js';
 
 // Needs root and /dev/net/tun (CI runs as root). Every address used here lives
 // inside the two namespaces this file creates and deletes.
@@ -43,6 +44,7 @@ describe('TapDevice across two network namespaces', () => {
   let b: TapDevice;
 
   beforeAll(async () => {
+    requireTools('TAP device tests', ['ip', 'ping']);
     await run('ip', ['netns', 'add', NS_A]);
     await run('ip', ['netns', 'add', NS_B]);
     // The pid keeps names unique between concurrent runs in the root namespace,

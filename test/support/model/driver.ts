@@ -58,7 +58,10 @@ export async function runPath(
   onStep?: RunModelOptions['onStep'],
 ): Promise<PathRun> {
   const taken = new Set<string>();
-  const machine = spec.machine.provide({ actors: harness.actors });
+  const machine = spec.machine.provide({
+    actors: harness.actors,
+    ...(harness.actions ? { actions: harness.actions as never } : {}),
+  });
   let root: AnyActor | undefined;
   const inspect = (event: InspectionEvent) => {
     if (event.type !== '@xstate.microstep' || (root && event.actorRef !== root)) return;

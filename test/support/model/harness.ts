@@ -17,6 +17,8 @@ export interface Clock {
 export interface ModelHarness {
   /** Actor implementations, injected with `machine.provide({ actors })`. */
   actors: Record<string, AnyActorLogic>;
+  /** Named action implementations (the chart's effects); the chart's no-ops when absent. */
+  actions?: Record<string, (...args: never[]) => void>;
   /** Clock for createActor; a real harness may leave it undefined (real time). */
   clock?: Clock;
   /** Called after createActor(), before start(). */

@@ -1,17 +1,19 @@
 /**
  * A ModelHarness over the REAL services: a relay, two nodes "a" and "b" on
- * loopback (src/daemon/loopback-cluster.ts), FaultProxies between their
+ * loopback (src/testing/loopback-cluster.ts), FaultProxies between their
  * direct listeners and between b and the relay. The model driver's actor is
- * node a's connection chart: a's PeerLink follows it (PeerLink.followActor)
- * and its invoked actors are a's real services (listen, dial, rehandshake,
- * migrate, heartbeat, fallback). Node b runs its own chart untouched.
+ * node a's connection chart: node a starts no chart of its own for b
+ * (test/support/peer-charts.ts DeferredChart) and reads the driver's; its
+ * invoked actors are a's real services (listen, dial, rehandshake, migrate,
+ * heartbeat, fallback) and its named actions a's real effects. Node b runs
+ * its own chart untouched.
  *
  * Each path step is made TRUE in the world, never sent as a fake event:
  *
  *   dial error DIAL_REFUSED       both proxy fronts refuse
  *   dial error CERT_MISMATCH      a's dials go to an impostor listener (another identity)
- *   dialing connectTimeout        both directions blackholed
- *   rehandshake error HMAC_MISMATCH  b's proof frames are tampered (PeerLink.proofTamper)
+ *   dialing dialTimeout           both directions blackholed
+ *   rehandshake error HMAC_MISMATCH  b's proof frames are tampered (peer-charts.ts tamperedProofs)
  *   rehandshake / migrate error CLOSED  the proxy resets the new link before that step
  *   rehandshaking connectTimeout  blackhole after the dial: the proof frames vanish
  *   migrationTimeout              b → relay blackholed: b's MIGRATE marker never arrives
@@ -19,14 +21,14 @@
  *   ALIVE (suspect)               path restored; the real pong's ALIVE is delivered
  *   QUALITY_POOR                  proxy delay until the real QualityJudge says so
  *   DIRECT_CLOSED                 proxy resets the direct link
- *   PEER_ADDRESS                  first: the session comes up (PeerLink tells it);
+ *   PEER_ADDRESS                  first: the session comes up (a's PeerLink tells its chart);
  *                                 later: b re-announces itself on another port
  *                                 (a second proxy front) and the relay sends ESTABLISHED
- *   NETWORK_CHANGE                a's PeerLink.networkChanged() (what Node.networkChanged fans out)
+ *   NETWORK_CHANGE                what Node.networkChanged sends a's chart for b
  *   PEER_DIALLED                  b retries while a is not attempting; b's link reaches a's
  *                                 listener unclaimed and a's node tells a's chart
  *   retryBackoff, stableAfter     real time passes
- *   STOP                          the STOP event PeerLink.close() sends
+ *   STOP                          the STOP event the node sends a chart when it stops
  *
  * Real services run at their own pace, so the harness GATES their outcomes:
  * a promise service runs to its real end, and its real result (output or
@@ -54,16 +56,15 @@ import {
 } from 'xstate';
 import { createTlsCredentials } from '../../../src/crypto/certificate.js';
 import { generateIdentity } from '../../../src/crypto/identity.js';
-import { type FaultMode, FaultProxy } from '../../../src/daemon/fault-proxy.js';
-import { LoopbackCluster } from '../../../src/daemon/loopback-cluster.js';
 import type { ConnectionEvent } from '../../../src/machines/connection.js';
 import type { ConnectionTimings } from '../../../src/machines/connection-timings.js';
-import { FrameType } from '../../../src/protocol/frames.js';
+import { stateString } from '../../../src/machines/state-value.js';
 import { DirectListener } from '../../../src/services/direct-listener.js';
 import { ListenFailedError } from '../../../src/services/errors.js';
 import type { QualityPolicy } from '../../../src/services/path-quality.js';
-import type { PeerLink } from '../../../src/services/peer-link.js';
-import { stateString } from '../../../src/services/peer-link.js';
+import { type FaultMode, FaultProxy } from '../../../src/testing/fault-proxy.js';
+import { LoopbackCluster } from '../../../src/testing/loopback-cluster.js';
+import { deferredCharts, tamperedProofs, wrongMac } from '../peer-charts.js';
 import type { ModelHarness } from './harness.js';
 import type { ModelPath, ModelSpec } from './paths.js';
 
@@ -105,16 +106,19 @@ function codeOf(error: unknown): string | undefined {
 export async function createRealHarness(options: RealHarnessOptions): Promise<RealHarness> {
   const { spec, path, timings } = options;
   const stepTimeoutMs = options.stepTimeoutMs ?? 5_000;
+  const deferred = deferredCharts();
+  const proofsOfB = tamperedProofs();
   const cluster = await LoopbackCluster.start({
     timings,
     quality: options.quality,
-    holdChart: 'a',
+    startChart: { a: deferred.startChart, b: proofsOfB.startChart },
     smallerKey: 'a',
     relayProxyForB: true,
     logger: pino({ level: process.env.SB_TEST_LOG ?? 'silent' }),
   });
-  const link = cluster.nodes.a.peer('b') as PeerLink;
-  const peerB = cluster.nodes.b.peer('a') as PeerLink;
+  const link = cluster.nodes.a.peer('b')!;
+  const chartA = deferred.charts.get('b')!;
+  const chartB = cluster.nodes.b.chart('a')!;
   const relayProxy = cluster.relayProxy!;
   // A second front for b's listener: where b "moves" for a later PEER_ADDRESS.
   const proxy2 = await FaultProxy.start({ b: cluster.nodes.b.listener.port });
@@ -129,7 +133,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
   let announcedPort = cluster.proxy.toB;
 
   const gates = new Map<string, Gate>();
-  const told: ConnectionEvent[] = [];
+  const told = chartA.told;
   const held: ConnectionEvent[] = [];
   let heartbeatSendBack: ((event: ConnectionEvent) => void) | undefined;
   let actorRef: AnyActor | undefined;
@@ -169,7 +173,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
       throw final.error;
     });
 
-  const realServices = link.services as unknown as Record<string, AnyActorLogic>;
+  const realServices = chartA.services;
   const heartbeat = fromCallback<EventObject, unknown>(
     ({ input, sendBack, receive, self, system }) => {
       heartbeatSendBack = sendBack as (event: ConnectionEvent) => void;
@@ -205,6 +209,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
     migrate: gated('migrate', realServices.migrate!),
     fallback: gated('fallback', realServices.fallback!),
     heartbeat: heartbeat as unknown as AnyActorLogic,
+    probeRelay: realServices.probeRelay!,
   };
 
   const until = async (what: string, test: () => boolean, timeoutMs = stepTimeoutMs) => {
@@ -234,23 +239,27 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
   // attempt through the tie-break — even a link b opened before the fault,
   // still waiting unclaimed at a's listener. In those worlds b never reaches
   // a; a (the smaller key) always dials, so every other step still works.
-  const aMustDial = path.steps.some(
-    (step) =>
-      step.event.type === 'xstate.error.actor.dial' ||
-      step.event.type === 'xstate.after.connectTimeout.connection.attemptingDirect.dialing',
+  // Only while such a step is still ahead: a later step may need b to reach
+  // a (PEER_DIALLED).
+  const dialFailures = path.steps.flatMap((step, i) =>
+    step.event.type === 'xstate.error.actor.dial' ||
+    step.event.type === 'xstate.after.dialTimeout.connection.attemptingDirect.dialing'
+      ? [i]
+      : [],
   );
+  const aMustDial = () => dialFailures.some((i) => i > stepIndex);
   const baseline = async () => {
-    if (aMustDial) await setDirect({ kind: 'refuse' }, 'bToA');
+    if (aMustDial()) await setDirect({ kind: 'refuse' }, 'bToA');
   };
   await baseline();
 
   /** Reset every fault on the direct path: the world as it is when nothing is wrong. */
   const heal = async () => {
     await setDirect(PASS, 'aToB');
-    await setDirect(aMustDial ? { kind: 'refuse' } : PASS, 'bToA');
+    await setDirect(aMustDial() ? { kind: 'refuse' } : PASS, 'bToA');
     cluster.proxy.redirect('aToB', undefined);
     proxy2.redirect('aToB', undefined);
-    peerB.proofTamper = undefined;
+    proofsOfB.tamper = undefined;
   };
 
   const linkClosed = async () => {
@@ -260,8 +269,8 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
 
   /** The peer attempts whenever we do (see the report: attempts must overlap). */
   const nudgePeer = () => {
-    const state = stateString(peerB.actor.getSnapshot().value);
-    if (state === 'usingRelay' || state === 'fallingBack') peerB.networkChanged();
+    const state = stateString(chartB.getSnapshot().value);
+    if (state === 'usingRelay' || state === 'fallingBack') chartB.send({ type: 'NETWORK_CHANGE' });
   };
 
   const eventAt = (i: number): EventObject | undefined => path.steps[i]?.event;
@@ -285,19 +294,10 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
       await setDirect({ kind: 'refuse' }, 'bToA'); // b cannot reach a: a's dial is all there is
     } else if (isEvent(next, 'xstate.error.actor.dial', 'DIAL_REFUSED')) {
       await setDirect({ kind: 'refuse' });
-    } else if (next?.type === 'xstate.after.connectTimeout.connection.attemptingDirect.dialing') {
+    } else if (next?.type === 'xstate.after.dialTimeout.connection.attemptingDirect.dialing') {
       await setDirect({ kind: 'blackhole' });
     } else if (isEvent(next, 'xstate.error.actor.rehandshake', 'HMAC_MISMATCH')) {
-      peerB.proofTamper = (frame) => {
-        if (
-          frame.type !== FrameType.REHANDSHAKE_RESPONSE &&
-          frame.type !== FrameType.REHANDSHAKE_CONFIRM
-        )
-          return frame;
-        const mac = Uint8Array.from(frame.mac);
-        mac[0]! ^= 0xff;
-        return { ...frame, mac };
-      };
+      proofsOfB.tamper = wrongMac;
     } else if (
       isEvent(next, 'xstate.error.actor.rehandshake', 'CLOSED') ||
       isEvent(next, 'xstate.error.actor.migrate', 'CLOSED')
@@ -335,11 +335,10 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
     cluster,
     injected,
     actors,
+    actions: chartA.effects,
     attach(actor) {
       actorRef = actor;
-      link.followActor(actor as never, (event) => {
-        told.push(event);
-      });
+      chartA.attach(actor as never);
       // a starts an attempt: make sure b does too.
       let last = '';
       actor.subscribe((snapshot: AnyMachineSnapshot) => {
@@ -434,7 +433,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
           return;
         }
         case 'NETWORK_CHANGE': {
-          link.networkChanged();
+          chartA.send({ type: 'NETWORK_CHANGE' }); // what Node.networkChanged sends it
           const real = await takeTold('NETWORK_CHANGE');
           await prepareAfter(stepIndex);
           actor.send(real);
@@ -444,7 +443,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
           // b retries while a is not attempting: b's link reaches a's
           // listener unclaimed, and a's node tells a's chart.
           await until('b ready to retry', () => {
-            const state = stateString(peerB.actor.getSnapshot().value);
+            const state = stateString(chartB.getSnapshot().value);
             return (
               state === 'usingRelay' ||
               state === 'fallingBack' ||

@@ -8,11 +8,10 @@ import {
   decodeKey,
   encodeKey,
   generateIdentity,
-  loadIdentity,
-  saveIdentity,
   signDetached,
   verifyDetached,
 } from '../../../src/crypto/identity.js';
+import { loadIdentity, saveIdentity } from '../../../src/crypto/key-file.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 
 let dir: string;

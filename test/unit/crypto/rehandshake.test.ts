@@ -12,9 +12,9 @@ import {
   startProof,
 } from '../../../src/crypto/rehandshake.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
-import { Reason } from '../../../src/machines/reasons.js';
 import { decodeFrame, encodeFrame } from '../../../src/protocol/codec.js';
 import { type Frame, SealedKind, Space } from '../../../src/protocol/frames.js';
+import { Reason } from '../../../src/reasons.js';
 import { sessionPair } from './pair.js';
 
 beforeAll(async () => {

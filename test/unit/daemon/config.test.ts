@@ -59,9 +59,42 @@ describe('parseConfig', () => {
     expect(error.message).not.toContain('\n');
   });
 
-  it('refuses an unknown field rather than ignoring a typo', () => {
+  it('refuses an unknown field rather than ignoring a typo, listing what its table takes', () => {
     const error = errorOf(() => parseConfig(`${minimal()}\n[tap]\nmut = 1400\n`, 'n.toml'));
-    expect(error.message).toMatch(/tap: .*mut/);
+    expect(error.message).toMatch(
+      /n\.toml: tap\.mut: unknown key; \[tap\] takes name, address, mtu$/,
+    );
+    const nested = errorOf(() =>
+      parseConfig(`${minimal()}\n[timings.relay.reconnect]\nbase = 1\n`, 'n.toml'),
+    );
+    expect(nested.message).toMatch(
+      /timings\.relay\.reconnect\.base: unknown key; \[timings\.relay\.reconnect\] takes baseMs, capMs, jitter$/,
+    );
+    const peer = errorOf(() => parseConfig(minimal().replace('publicKey', 'key'), 'n.toml'));
+    expect(peer.message).toMatch(
+      /peers\.0\.key: unknown key; \[\[peers\]\] takes name, publicKey$/,
+    );
+  });
+
+  it('checks an address octet by octet and a port against its range', () => {
+    const address = errorOf(() =>
+      parseConfig(`${minimal()}\n[tap]\naddress = "10.232.0.300/24"\n`, 'n.toml'),
+    );
+    expect(address.message).toMatch(
+      /n\.toml: tap\.address: "10\.232\.0\.300\/24" is not an IPv4 CIDR address, e\.g\. 10\.232\.0\.2\/24$/,
+    );
+    for (const bad of ['10.232.0.1/33', '10.232.0.1', '10.232.0.1/24/1', 'fe80::1/64']) {
+      expect(() => parseConfig(`${minimal()}\n[tap]\naddress = "${bad}"\n`, 'n.toml')).toThrow(
+        /tap\.address: /,
+      );
+    }
+    expect(
+      parseConfig(`${minimal()}\n[tap]\naddress = "10.232.0.255/32"\n`, 'n.toml').tap.address,
+    ).toBe('10.232.0.255/32');
+    const port = errorOf(() => parseConfig(`listen = "127.0.0.1:99999"\n${minimal()}`, 'n.toml'));
+    expect(port.message).toMatch(
+      /listen: port 99999 in "127\.0\.0\.1:99999" is out of range \(0-65535\)$/,
+    );
   });
 
   it('says a required field is missing, with an example line', () => {
@@ -75,7 +108,7 @@ describe('parseConfig', () => {
     const error = errorOf(() =>
       parseConfig('key = "a.key"\nrleay = "ws://127.0.0.1:7000"\n', 'n.toml'),
     );
-    expect(error.message).toMatch(/n\.toml: \(top level\): Unrecognized key: "rleay"/);
+    expect(error.message).toMatch(/n\.toml: rleay: unknown key; the top level takes key, relay, /);
   });
 
   it('refuses a peer key that is not a key', () => {
@@ -96,9 +129,13 @@ describe('parseConfig', () => {
     );
   });
 
-  it('reports broken TOML with its line', () => {
+  it('reports broken TOML with its line and column', () => {
     expect(errorOf(() => parseConfig('key = ', 'n.toml')).message).toMatch(
-      /n\.toml: not valid TOML/,
+      /n\.toml: not valid TOML at line 1, column \d+: /,
+    );
+    const error = errorOf(() => parseConfig('key = "a.key"\nrelay = ws://x\n', 'n.toml'));
+    expect(error.message).toBe(
+      `${process.cwd()}/n.toml: not valid TOML at line 2, column 8: invalid value`,
     );
   });
 });

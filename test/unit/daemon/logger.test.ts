@@ -111,4 +111,17 @@ describe('formatLine', () => {
     });
     expect(line).toMatch(/ERROR control request failed {2}path="a b" err="EFAIL: boom"$/);
   });
+
+  it('never repeats the prefix the message already carries', () => {
+    const at = (record: Record<string, unknown>) => formatLine({ level: 30, time: 0, ...record });
+    expect(at({ peer: 'alpha', msg: 'alpha: usingRelay -> attemptingDirect (RETRY)' })).toMatch(
+      / INFO {2}alpha: usingRelay -> attemptingDirect \(RETRY\)$/,
+    );
+    expect(at({ component: 'connection', peer: 'b', msg: 'connection b: up' })).toMatch(
+      / connection b: up$/,
+    );
+    expect(at({ component: 'connection', peer: 'b', msg: 'b: up' })).toMatch(/ connection b: up$/);
+    // Only a whole prefix: "alphabet: …" is not "alpha: …".
+    expect(at({ peer: 'alpha', msg: 'alphabet: x' })).toMatch(/ alpha: alphabet: x$/);
+  });
 });

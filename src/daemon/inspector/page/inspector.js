@@ -9,6 +9,8 @@ const WINDOW_MS = 5 * 60_000;
 const MIN_WINDOW_MS = 30_000;
 const MAX_LOG_ROWS = 300;
 const RECONNECT = { baseMs: 250, capMs: 5_000 };
+/** The chart is never drawn so small that its smallest text is under this (100 % zoom). */
+const MIN_TEXT_PX = 10;
 
 const token = new URLSearchParams(location.search).get('token');
 const withToken = (path) => (token ? `${path}?token=${encodeURIComponent(token)}` : path);
@@ -50,6 +52,8 @@ function windowLabel(ms) {
 // ---- the chart ------------------------------------------------------------
 
 let chartReady = false;
+/** The chart could not be loaded: the page says so, and goes live without it. */
+let chartFailed = false;
 
 async function loadChart() {
   const response = await fetch(withToken('/inspector/assets/connection.svg'));
@@ -57,12 +61,21 @@ async function loadChart() {
   const text = await response.text();
   const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
   const svg = doc.documentElement;
+  const naturalWidth = Number(svg.getAttribute('width')) || svg.viewBox.baseVal.width;
   svg.removeAttribute('width');
   svg.removeAttribute('height');
+  // Fill the panel, but never shrink below the scale at which the smallest
+  // text is MIN_TEXT_PX: a narrow window scrolls the chart instead.
+  const sizes = [...svg.querySelectorAll('text[font-size]')].map((t) =>
+    Number(t.getAttribute('font-size')),
+  );
+  const smallest = Math.min(MIN_TEXT_PX, ...sizes.filter((size) => size > 0));
+  svg.style.minWidth = `${Math.ceil((naturalWidth * MIN_TEXT_PX) / smallest)}px`;
   const holder = $('chart');
   holder.replaceChildren(document.importNode(svg, true));
   chartReady = true;
   render();
+  markLiveWhenShown();
 }
 
 const within = (ancestor, path) => path === ancestor || path.startsWith(`${ancestor}.`);
@@ -77,6 +90,19 @@ function highlightState(state) {
     const path = el.getAttribute('data-state');
     if (path === state) el.classList.add('active');
     else if (within(path, state)) el.classList.add('active-ancestor');
+  }
+  keepActiveInView();
+}
+
+/** A chart wider than its panel scrolls sideways: keep the live state in view. */
+function keepActiveInView() {
+  const chart = $('chart');
+  const active = chart.querySelector('.state.active');
+  if (!active || chart.scrollWidth <= chart.clientWidth) return;
+  const box = active.getBoundingClientRect();
+  const view = chart.getBoundingClientRect();
+  if (box.left < view.left || box.right > view.right) {
+    chart.scrollLeft += box.left - view.left - (view.width - box.width) / 2;
   }
 }
 
@@ -157,6 +183,21 @@ function shortEvent(event) {
   return event;
 }
 
+/**
+ * `text` with line-break opportunities only where a reader expects them:
+ * after the dots of a dotted state path and at spaces, never inside a name
+ * (the CSS forbids breaking anywhere else).
+ */
+function breakable(tag, attrs, text) {
+  const node = el(tag, attrs);
+  const parts = text.split(/(?<=\.)/);
+  parts.forEach((part, i) => {
+    if (i > 0) node.append(document.createElement('wbr'));
+    node.append(part);
+  });
+  return node;
+}
+
 function el(tag, attrs = {}, text) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -196,7 +237,8 @@ function renderHeader() {
 function renderCurrent() {
   const peer = selectedPeer();
   const state = peer?.state ?? null;
-  $('current-state').textContent = state ?? 'no peer';
+  // Before the first snapshot nothing is known: not even that there is no peer.
+  $('current-state').textContent = state ?? (model.status ? 'no peer' : '—');
   const pill = $('current-path');
   pill.textContent = peer ? peer.path : '—';
   pill.className = `path-pill ${peer ? peer.path : ''}`;
@@ -376,13 +418,13 @@ function logRow(record, fresh) {
   if (fresh) tr.className = 'new';
   const change = el('td', { class: 'change' });
   change.append(
-    el('div', { class: 'from' }, record.from),
-    el('div', { class: 'to' }, `→ ${record.to}`),
+    breakable('div', { class: 'from' }, record.from),
+    breakable('div', { class: 'to' }, `→ ${record.to}`),
   );
   const reason = el('td', { class: 'reason' });
   reason.append(
     el('div', { class: 'reason-code' }, record.reason),
-    el('div', { class: 'event', title: record.event }, shortEvent(record.event)),
+    breakable('div', { class: 'event', title: record.event }, shortEvent(record.event)),
   );
   tr.append(
     el('td', { class: 'time' }, clock(record.at)),
@@ -430,6 +472,8 @@ function onMessage(message) {
       model.samples = message.samples.slice();
       render();
       renderLog();
+      snapshotShown = true;
+      markLiveWhenShown();
       break;
     case 'transition': {
       const record = message.record;
@@ -458,27 +502,29 @@ function onMessage(message) {
     case 'status':
       model.clockOffset = message.now - Date.now();
       model.status = message.status;
-      model.samples.push(sampleOf(message.status, message.now));
+      model.samples.push(message.sample);
       prune();
       render();
       break;
   }
 }
 
-function sampleOf(status, at) {
-  return {
-    at,
-    peers: status.peers.map((p) => ({
-      peer: p.name,
-      path: p.path,
-      rttMs: { relay: p.paths.relay.rttMs, direct: p.paths.direct.rttMs },
-      loss: { relay: p.paths.relay.loss, direct: p.paths.direct.loss },
-    })),
-  };
-}
-
 let attempt = 0;
 let countdown = null;
+/** The current connection's first snapshot is on the page (reset on every reconnect). */
+let snapshotShown = false;
+
+/**
+ * "live" means the page shows the daemon's state now: the socket is open, its
+ * first snapshot has been drawn, and the chart is there to highlight it. An
+ * open socket alone is not enough: the view would still be empty or stale.
+ */
+function markLiveWhenShown() {
+  if (!snapshotShown || !(chartReady || chartFailed)) return;
+  if (document.body.dataset.connection === 'live') return;
+  $('banner').hidden = true;
+  setConnection('live', 'live');
+}
 
 function setConnection(state, text) {
   document.body.dataset.connection = state;
@@ -490,10 +536,11 @@ function connect() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(`${scheme}//${location.host}${withToken('/inspector/ws')}`);
   setConnection('connecting', attempt === 0 ? 'connecting…' : `reconnecting… (attempt ${attempt})`);
+  snapshotShown = false;
   ws.onopen = () => {
     attempt = 0;
-    $('banner').hidden = true;
-    setConnection('live', 'live');
+    // Open, but nothing drawn yet: "live" waits for the first snapshot.
+    setConnection('loading', 'loading…');
   };
   ws.onmessage = (event) => {
     try {
@@ -503,6 +550,7 @@ function connect() {
     }
   };
   ws.onclose = () => {
+    snapshotShown = false;
     // The daemon went away (restart, stop): say so, and try again with backoff.
     const delay =
       Math.min(RECONNECT.capMs, RECONNECT.baseMs * 2 ** attempt) * (0.8 + 0.4 * Math.random());
@@ -534,9 +582,12 @@ document.addEventListener('DOMContentLoaded', () => {
     renderLog();
   });
   loadChart().catch((error) => {
+    chartFailed = true;
     $('chart').textContent = `could not load the chart: ${error.message}`;
+    markLiveWhenShown();
   });
   connect();
+  window.addEventListener('resize', keepActiveInView);
   // Ages ("for 12 s") and the time axis move even when nothing happens.
   setInterval(() => {
     if (model.status) {

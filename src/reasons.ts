@@ -1,13 +1,14 @@
 /**
  * Why the connection chart left a state. Every failure transition records one
  * of these in `context.reason`; logs, status, metrics and the inspector show
- * it. Services throw errors whose `code` is one of these (src/errors.ts), and
- * the chart's guards branch on the code, never on message text.
+ * it. Services and crypto throw errors whose `code` is one of these
+ * (src/errors.ts), and the chart's guards branch on the code, never on
+ * message text. It sits at the top of src/ because both the charts and the
+ * layers below them (crypto, services) speak it; neither imports the other.
  */
 export const Reason = {
   // Upgrading relay → direct.
   LISTEN_FAILED: 'LISTEN_FAILED', //         could not open our direct listener
-  NO_PEER_ADDRESS: 'NO_PEER_ADDRESS', //     relay has not told us where the peer is
   DIAL_REFUSED: 'DIAL_REFUSED', //           TCP connection refused or reset
   DIAL_TIMEOUT: 'DIAL_TIMEOUT', //           nothing answered within connectTimeout
   TLS_FAILED: 'TLS_FAILED', //               TLS handshake failed for another reason
@@ -17,7 +18,7 @@ export const Reason = {
   MIGRATION_FAILED: 'MIGRATION_FAILED', //   MIGRATE marker lost or path closed mid-switch
   MIGRATION_TIMEOUT: 'MIGRATION_TIMEOUT',
   // Leaving a working direct path.
-  HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT', // no authenticated frame for deadInterval
+  HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT', // no pong to our own direct-link ping for deadInterval
   QUALITY: 'QUALITY', //                     RTT or loss worse than the relay for a sustained window
   CLOSED: 'CLOSED', //                       the direct link closed under us
   PEER_CLOSED: 'PEER_CLOSED', //             the peer closed the direct path on purpose
@@ -29,9 +30,8 @@ export const Reason = {
   NETWORK_CHANGE: 'NETWORK_CHANGE', //       our own addresses changed: retry at once
   PEER_DIALLED: 'PEER_DIALLED', //           the peer opened a direct link to us: join its attempt
   UPGRADED: 'UPGRADED', //                   migration to direct completed
-  HEARTBEAT_MISSED: 'HEARTBEAT_MISSED', //   one heartbeat missed: suspect
-  HEARTBEAT_OK: 'HEARTBEAT_OK', //           proof of life again: healthy
-  FELL_BACK: 'FELL_BACK', //                 fallback to relay completed
+  HEARTBEAT_MISSED: 'HEARTBEAT_MISSED', //   no pong for suspectInterval: suspect
+  HEARTBEAT_OK: 'HEARTBEAT_OK', //           a pong again: healthy
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

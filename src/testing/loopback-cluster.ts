@@ -11,6 +11,10 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import { compareKeys, encodeKey, generateIdentity, type Identity } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
+import type { NodeConfig } from '../daemon/config.js';
+import { Node } from '../daemon/node.js';
+import type { PeerStatus } from '../daemon/node-status.js';
+import type { StartPeerChart } from '../daemon/peer-chart.js';
 import {
   type ConnectionTimings,
   defaultConnectionTimings,
@@ -19,10 +23,7 @@ import { defaultRelayLinkTimings } from '../machines/relay-link-timings.js';
 import { RelayServer } from '../relay/server.js';
 import { defaultQualityPolicy, type QualityPolicy } from '../services/path-quality.js';
 import { createMemoryDevicePair, type MemoryDevice } from '../tap/memory-device.js';
-import type { NodeConfig } from './config.js';
 import { type FaultMode, FaultProxy } from './fault-proxy.js';
-import { Node } from './node.js';
-import type { PeerStatus } from './node-status.js';
 
 export type NodeName = 'a' | 'b';
 
@@ -36,8 +37,8 @@ export interface LoopbackClusterOptions {
   mtu?: number;
   /** Overrides of the quality judge's policy (both nodes). */
   quality?: Partial<QualityPolicy>;
-  /** This node's peer chart is created but not started (model tests: PeerLink.followActor). */
-  holdChart?: NodeName;
+  /** How a node's peer chart is started (the model tests hand node a's to their driver). */
+  startChart?: Partial<Record<NodeName, StartPeerChart>>;
   /** Which node gets the smaller key (it dials first in the tie-break); random when unset. */
   smallerKey?: NodeName;
   /**
@@ -130,7 +131,7 @@ export class LoopbackCluster {
           identity: identities[name],
           deferRelay: true,
           gapTimeoutMs: options.gapTimeoutMs,
-          holdCharts: options.holdChart === name,
+          startChart: options.startChart?.[name],
         });
       }
       const nodes = made as Record<NodeName, Node>;

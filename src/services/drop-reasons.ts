@@ -1,0 +1,32 @@
+/**
+ * Why a peer's frame was dropped: the keys of `drops` in status and the
+ * `reason` label of switchback_peer_drops_total. One scheme everywhere:
+ * UPPER_SNAKE, the same as the error codes a drop may come from (REPLAY,
+ * DECRYPT_FAILED, TRUNCATED, … — an error's `code` is used as its drop
+ * reason unchanged). docs/cli.md lists them all.
+ */
+export const DropReason = {
+  /** No end-to-end session yet (the handshake has not completed). */
+  NO_SESSION: 'NO_SESSION',
+  /** The route is the relay and the relay link is down or full. */
+  RELAY_UNAVAILABLE: 'RELAY_UNAVAILABLE',
+  /** Neither path can take a frame now. */
+  NO_PATH: 'NO_PATH',
+  /** Larger than a sealed frame can be on any path. */
+  TOO_LARGE: 'TOO_LARGE',
+  /** Sealing failed for another reason (the session's own code when it has one). */
+  SEAL_FAILED: 'SEAL_FAILED',
+  /** Opening failed for another reason. */
+  OPEN_FAILED: 'OPEN_FAILED',
+  /** A frame that does not decode (its ProtocolError code when it has one). */
+  BAD_FRAME: 'BAD_FRAME',
+  /** A frame type the relay path never carries (only handshakes and DATA do). */
+  UNEXPECTED_RELAY_FRAME: 'UNEXPECTED_RELAY_FRAME',
+  /** A frame type the direct link never carries (only proofs and DATA do). */
+  UNEXPECTED_DIRECT_FRAME: 'UNEXPECTED_DIRECT_FRAME',
+  /** A handshake message refused for another reason. */
+  HANDSHAKE_FAILED: 'HANDSHAKE_FAILED',
+  /** Sequence numbers the in-order receiver gave up waiting for (lost with a dead path). */
+  GAP_SKIPPED: 'GAP_SKIPPED',
+} as const;
+export type DropReason = (typeof DropReason)[keyof typeof DropReason];

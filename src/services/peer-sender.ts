@@ -1,0 +1,203 @@
+/**
+ * The send side of one peer's data plane: choose the path, seal, send.
+ *
+ *   send(frame) ─▶ paths for the route ─▶ Session.seal ─▶ relay | direct | both
+ *                                                        └▶ resend ring (direct only)
+ *
+ * `route` is the chart's context.transport, set by the chart's `routeFrames`
+ * action and by nothing else. The paths are chosen BEFORE sealing: a sealed
+ * frame then dropped would still use up a sequence number, and the far side
+ * would hold every later frame for a gap that can never fill. A full direct
+ * link does not lose a frame: the relay carries it, and the receiver puts it
+ * back in order by sequence number.
+ *
+ * The chart's other send-side actions land here too: markTail (MIGRATE as a
+ * path's last frame) and resendRecentDirect (what a dying direct link may
+ * have swallowed goes again via the relay).
+ */
+
+import { NO_ATTEMPT } from '../crypto/rehandshake.js';
+import type { Session } from '../crypto/session.js';
+import { errorCode } from '../errors.js';
+import type { Transport } from '../machines/connection.js';
+import type { ConnectionTimings } from '../machines/connection-timings.js';
+import { readDataSequence } from '../protocol/codec.js';
+import { MAX_SEALED_BYTES, SealedKind, type SealedMessage } from '../protocol/frames.js';
+import type { DirectLinks } from './direct-links.js';
+import { DropReason } from './drop-reasons.js';
+import type { PeerCounters } from './peer-counters.js';
+import type { PathName } from './peer-ports.js';
+import type { RelayPath } from './relay-uplink.js';
+import { ResendRing } from './resend-ring.js';
+
+export const PEER_SENDER_DEFAULTS = {
+  // Recent frames sent on the direct path only, kept to resend via the relay
+  // when the path turns suspect or is left. Below the replay window (4064), so
+  // a resent copy is never refused as stale; ~0.8 s of traffic at 5 k frames/s.
+  resendRing: 4000,
+} as const;
+
+/** The largest Ethernet frame a DATA frame carries (its sealed message is the
+ * kind byte and the frame): sealed, it still fits a FORWARD on the relay, and
+ * the direct path takes the same, so a frame never fits one path only
+ * (docs/protocol.md §2.2). */
+export const MAX_SEALABLE_FRAME = MAX_SEALED_BYTES - 1;
+
+export interface PeerSenderOptions {
+  relay: RelayPath;
+  direct: DirectLinks;
+  /** The session to seal with; null before the first handshake. */
+  session: () => Session | null;
+  counters: PeerCounters;
+  timings: ConnectionTimings;
+  log?: (message: string, fields: object) => void;
+}
+
+/** Which paths a frame sealed now goes on. */
+enum Paths {
+  NONE = 0,
+  RELAY = 1,
+  DIRECT = 2,
+  BOTH = 3,
+}
+
+export class PeerSender {
+  readonly #options: PeerSenderOptions;
+  readonly #ring = new ResendRing(PEER_SENDER_DEFAULTS.resendRing);
+  #route: Transport = 'relay';
+  /** Last sequence number put on each path in this session; -1 for none. */
+  #lastSeqOn: Record<PathName, number> = { relay: -1, direct: -1 };
+
+  constructor(options: PeerSenderOptions) {
+    this.#options = options;
+  }
+
+  /** Where frames go now (the chart's context.transport). */
+  get route(): Transport {
+    return this.#route;
+  }
+
+  /** The chart's `routeFrames` action. */
+  routeVia(transport: Transport): void {
+    this.#route = transport;
+  }
+
+  writable(path: PathName): boolean {
+    return path === 'relay' ? this.#options.relay.writable : this.#options.direct.writable;
+  }
+
+  /** Seal an Ethernet frame and send it on the route. False when dropped (counted). */
+  send(frame: Uint8Array): boolean {
+    const session = this.#options.session();
+    if (!session) return this.#options.counters.drop(DropReason.NO_SESSION);
+    // Refused before sealing, like every drop here: no sequence number burnt.
+    if (frame.length > MAX_SEALABLE_FRAME) return this.#options.counters.drop(DropReason.TOO_LARGE);
+    const paths = this.#pathsNow();
+    if (paths === Paths.NONE) {
+      return this.#options.counters.drop(
+        this.#route === 'relay' ? DropReason.RELAY_UNAVAILABLE : DropReason.NO_PATH,
+      );
+    }
+    let sealed: Uint8Array;
+    try {
+      sealed = session.sealEthernet(frame);
+    } catch (error) {
+      return this.#options.counters.drop(errorCode(error) ?? DropReason.SEAL_FAILED);
+    }
+    if (paths & Paths.DIRECT) {
+      this.#sendOn('direct', sealed, true);
+      // Only a frame that went nowhere else may be lost with the direct path.
+      if (paths === Paths.DIRECT) this.#ring.record(sealed, performance.now());
+    }
+    if (paths & Paths.RELAY) this.#sendOn('relay', sealed, true);
+    return true;
+  }
+
+  /** send() for each frame; returns how many were sent. */
+  sendBatch(frames: readonly Uint8Array[]): number {
+    let sent = 0;
+    for (let i = 0; i < frames.length; i++) if (this.send(frames[i]!)) sent++;
+    return sent;
+  }
+
+  /** Seal a control message (PING, PONG, MIGRATE) and send it on `path`, if it can go now. */
+  sendControl(path: PathName, message: SealedMessage): boolean {
+    const session = this.#options.session();
+    if (!session || !this.writable(path)) return false; // no sequence number burnt
+    return this.#sendOn(path, session.seal(message), false);
+  }
+
+  /**
+   * MIGRATE(last sequence sent on `path`) as that path's last frame: the far
+   * side learns we have moved off it. Sent even when the path carried nothing
+   * yet (the peer's migrate step waits for it as proof that we switched); a
+   * dead path gets none.
+   */
+  markTail(path: PathName): void {
+    const lastSeq = Math.max(0, this.#lastSeqOn[path]);
+    this.sendControl(path, {
+      kind: SealedKind.MIGRATE,
+      attemptId: NO_ATTEMPT,
+      lastSeq: BigInt(lastSeq),
+    });
+  }
+
+  /**
+   * Entering migrating: MIGRATE as the relay's last frame. When the relay
+   * cannot take it (it is down), the new direct link carries the marker
+   * instead — the relay's tail is whatever it is — so an upgrade never
+   * needs the relay to be up.
+   */
+  markRelayTail(): void {
+    this.markTail(this.writable('relay') ? 'relay' : 'direct');
+  }
+
+  /**
+   * Frames sent on the direct path only, since its last proof of life, may
+   * sit in a dead socket: send them again via the relay. Bounded by the ring
+   * and by age (suspectInterval + heartbeatInterval: older frames were
+   * answered by a pong). Returns how many went.
+   */
+  resendRecentDirect(): number {
+    const { suspectIntervalMs, heartbeatIntervalMs } = this.#options.timings;
+    const since = performance.now() - (suspectIntervalMs + heartbeatIntervalMs);
+    // Copies, not new frames: they keep their sequence numbers and are not
+    // counted as sent again.
+    const relay = this.#options.relay;
+    const resent = this.#ring.drainSince(since, (sealed) => relay.send(sealed));
+    this.#options.counters.resentViaRelay += resent;
+    if (resent > 0) this.#options.log?.('resent recent direct frames via the relay', { resent });
+    return resent;
+  }
+
+  /** A new session: its sequence numbers start again. */
+  newSession(): void {
+    this.#lastSeqOn = { relay: -1, direct: -1 };
+    this.#ring.clear();
+  }
+
+  #pathsNow(): Paths {
+    switch (this.#route) {
+      case 'relay':
+        return this.#options.relay.writable ? Paths.RELAY : Paths.NONE;
+      case 'direct':
+        if (this.#options.direct.writable) return Paths.DIRECT;
+        return this.#options.relay.writable ? Paths.RELAY : Paths.NONE;
+      case 'both':
+        return (
+          (this.#options.direct.writable ? Paths.DIRECT : 0) |
+          (this.#options.relay.writable ? Paths.RELAY : 0)
+        );
+    }
+  }
+
+  #sendOn(path: PathName, sealed: Uint8Array, data: boolean): boolean {
+    const sent =
+      path === 'relay' ? this.#options.relay.send(sealed) : this.#options.direct.send(sealed);
+    if (!sent) return false;
+    this.#options.counters.sent(path, sealed.length);
+    // Only DATA counters are data sequence numbers (CONTROL has its own space).
+    if (data) this.#lastSeqOn[path] = readDataSequence(sealed);
+    return true;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The last frames put on the direct path and nowhere else, with when: what a
+ * dying direct link may have swallowed. When the path turns suspect or is
+ * left, the send side hands the recent ones to the relay (see
+ * peer-sender.ts); the receiver's replay window drops the copies that did
+ * arrive, so a dead direct path costs delivery delay, not frames.
+ *
+ * Fixed capacity, two parallel arrays, no object per frame: record() is on
+ * the hot path. The capacity stays below the replay window (4064), so a
+ * resent copy is never refused as stale.
+ */
+export class ResendRing {
+  readonly #frames: (Uint8Array | undefined)[];
+  readonly #at: Float64Array;
+  /** Slot the next record() writes. */
+  #head = 0;
+  #size = 0;
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(`resend ring capacity must be a positive integer, got ${capacity}`);
+    }
+    this.#frames = new Array(capacity);
+    this.#at = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Remember a sealed frame just sent on the direct path, at time `at` (ms). */
+  record(frame: Uint8Array, at: number): void {
+    this.#frames[this.#head] = frame;
+    this.#at[this.#head] = at;
+    this.#head = (this.#head + 1) % this.#frames.length;
+    if (this.#size < this.#frames.length) this.#size++;
+  }
+
+  /**
+   * Hand every frame recorded at or after `since` to `send`, oldest first,
+   * then forget them all. Returns how many `send` accepted.
+   */
+  drainSince(since: number, send: (frame: Uint8Array) => boolean): number {
+    const capacity = this.#frames.length;
+    let slot = (this.#head - this.#size + capacity) % capacity;
+    let accepted = 0;
+    for (let i = 0; i < this.#size; i++) {
+      const frame = this.#frames[slot];
+      if (frame !== undefined && this.#at[slot]! >= since && send(frame)) accepted++;
+      slot = (slot + 1) % capacity;
+    }
+    this.clear();
+    return accepted;
+  }
+
+  clear(): void {
+    this.#frames.fill(undefined);
+    this.#head = 0;
+    this.#size = 0;
+  }
+}

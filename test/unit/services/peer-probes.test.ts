@@ -1,0 +1,217 @@
+// PeerProbes (pings per path and what they measured) and PeerMigration (the
+// peer's MIGRATE marker, waited for by the migrate step).
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SealedKind, type SealedMessage } from '../../../src/protocol/frames.js';
+import { defaultQualityPolicy } from '../../../src/services/path-quality.js';
+import { PeerMigration } from '../../../src/services/peer-migration.js';
+import { PeerProbes } from '../../../src/services/peer-probes.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+function probes(options: { direct?: boolean; relay?: boolean } = {}) {
+  const direct: number[] = [];
+  const relay: SealedMessage[] = [];
+  const p = new PeerProbes({
+    quality: defaultQualityPolicy,
+    pingDirect: (id) => {
+      if (options.direct === false) return false;
+      direct.push(id);
+      return true;
+    },
+    sendViaRelay: (message) => {
+      if (options.relay === false) return false;
+      relay.push(message);
+      return true;
+    },
+  });
+  return { p, direct, relay };
+}
+
+function clockAt(start: number) {
+  let now = start;
+  vi.spyOn(performance, 'now').mockImplementation(() => now);
+  return {
+    advance(ms: number) {
+      now += ms;
+    },
+  };
+}
+
+describe('PeerProbes', () => {
+  it('probes the direct link with a WebSocket ping and the relay with a sealed PING', () => {
+    clockAt(1000.4);
+    const { p, direct, relay } = probes();
+    const d = p.send('direct');
+    const r = p.send('relay');
+    expect(d).toBeDefined();
+    expect(r).toBeDefined();
+    expect(d).not.toBe(r);
+    expect(direct).toEqual([d]);
+    // sentAt in µs of the sender's monotonic clock.
+    expect(relay).toEqual([{ kind: SealedKind.PING, id: r, sentAt: 1_000_400n }]);
+    expect(p.stats.direct.sent).toBe(1);
+    expect(p.stats.relay.sent).toBe(1);
+  });
+
+  it('a probe that could not go returns undefined and is not recorded', () => {
+    const { p } = probes({ direct: false, relay: false });
+    expect(p.send('direct')).toBeUndefined();
+    expect(p.send('relay')).toBeUndefined();
+    expect(p.stats.direct.sent).toBe(0);
+    expect(p.stats.relay.sent).toBe(0);
+  });
+
+  it('an answer reports the RTT on its path to every handler, once', () => {
+    const clock = clockAt(0);
+    const { p } = probes();
+    const seen: [string, number, number][] = [];
+    p.onPong((path, id, rtt) => seen.push([path, id, rtt]));
+    const id = p.send('relay')!;
+    clock.advance(25);
+    p.answered('relay', id);
+    p.answered('relay', id); // a duplicate answer measures nothing
+    expect(seen).toEqual([['relay', id, 25]]);
+    expect(p.stats.relay.srttMs).toBe(25);
+    expect(p.stats.direct.srttMs).toBeUndefined();
+  });
+
+  it('ignores an answer to a probe it never sent (or sent on the other path)', () => {
+    const { p } = probes();
+    const seen: number[] = [];
+    p.onPong((_path, id) => seen.push(id));
+    const id = p.send('direct')!;
+    p.answered('relay', id);
+    p.answered('direct', id + 1000);
+    expect(seen).toEqual([]);
+  });
+
+  it('a handler that unsubscribed is not called', () => {
+    const { p } = probes();
+    const seen: number[] = [];
+    const off = p.onPong((_path, id) => seen.push(id));
+    off();
+    p.answered('direct', p.send('direct')!);
+    expect(seen).toEqual([]);
+  });
+
+  it('resetDirect forgets what the old link measured, and only that', () => {
+    const clock = clockAt(0);
+    const { p } = probes();
+    const d = p.send('direct')!;
+    const r = p.send('relay')!;
+    clock.advance(10);
+    p.answered('direct', d);
+    p.answered('relay', r);
+    const relayStats = p.stats.relay;
+    p.resetDirect();
+    expect(p.stats.direct.srttMs).toBeUndefined();
+    expect(p.stats.direct.sent).toBe(0);
+    expect(p.stats.relay).toBe(relayStats);
+    expect(p.stats.relay.srttMs).toBe(10);
+  });
+
+  it('ping() resolves with the RTT of its own answer', async () => {
+    const { p, direct } = probes();
+    const pending = p.ping('direct', 5_000);
+    const id = direct[0]!;
+    p.answered('relay', id); // same id, other path: not the answer
+    p.answered('direct', id);
+    const rtt = await pending;
+    expect(typeof rtt).toBe('number');
+    expect(rtt).toBeGreaterThanOrEqual(0);
+  });
+
+  it('ping() resolves null when no answer comes in time, and null at once if it cannot send', async () => {
+    vi.useFakeTimers();
+    const { p } = probes();
+    const pending = p.ping('relay', 2_000);
+    vi.advanceTimersByTime(2_000);
+    await expect(pending).resolves.toBeNull();
+    // Its handler is gone: a late answer reaches nobody and throws nothing.
+    p.answered('relay', 1);
+    expect(vi.getTimerCount()).toBe(0);
+
+    const { p: down } = probes({ relay: false });
+    await expect(down.ping('relay', 2_000)).resolves.toBeNull();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('PeerMigration', () => {
+  it('wait() resolves once the marker arrives', async () => {
+    const m = new PeerMigration();
+    let done = false;
+    const waiting = m.wait(new AbortController().signal).then(() => {
+      done = true;
+    });
+    await Promise.resolve();
+    expect(done).toBe(false);
+    m.arrived();
+    await waiting;
+    expect(done).toBe(true);
+  });
+
+  it('wait() after the marker arrived resolves at once, even with an aborted signal', async () => {
+    const m = new PeerMigration();
+    m.arrived();
+    await expect(m.wait(AbortSignal.abort())).resolves.toBeUndefined();
+  });
+
+  it('forget() makes an earlier marker count for nothing', async () => {
+    const m = new PeerMigration();
+    m.arrived();
+    m.forget();
+    const controller = new AbortController();
+    let settled = false;
+    const waiting = m.wait(controller.signal).finally(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    m.arrived();
+    await waiting;
+    expect(settled).toBe(true);
+  });
+
+  it('an abort rejects the wait with the signal’s reason; a later marker harms nothing', async () => {
+    const m = new PeerMigration();
+    const controller = new AbortController();
+    const waiting = m.wait(controller.signal);
+    const reason = new Error('step stopped');
+    controller.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect(() => m.arrived()).not.toThrow();
+  });
+
+  it('a signal already aborted fails the wait', async () => {
+    const m = new PeerMigration();
+    const reason = new Error('gone');
+    await expect(Promise.resolve().then(() => m.wait(AbortSignal.abort(reason)))).rejects.toBe(
+      reason,
+    );
+  });
+
+  it('close() releases every waiter', async () => {
+    const m = new PeerMigration();
+    const signal = new AbortController().signal;
+    const waits = [m.wait(signal), m.wait(signal), m.wait(signal)];
+    m.close();
+    await expect(Promise.all(waits)).resolves.toHaveLength(3);
+  });
+
+  it('a released waiter no longer listens to its signal', async () => {
+    const m = new PeerMigration();
+    const controller = new AbortController();
+    const add = vi.spyOn(controller.signal, 'addEventListener');
+    const remove = vi.spyOn(controller.signal, 'removeEventListener');
+    const waiting = m.wait(controller.signal);
+    m.arrived();
+    await waiting;
+    expect(add).toHaveBeenCalledTimes(1);
+    expect(remove).toHaveBeenCalledTimes(1);
+    expect(remove.mock.calls[0]![1]).toBe(add.mock.calls[0]![1]);
+  });
+});

@@ -3,8 +3,8 @@
  * its own file; this one only wires them and answers for the peer.
  *
  *   pump ─ send(frame) ─▶ PeerSender ─ seal ─▶ RelayPath | DirectLinks ─▶ sockets
- *   sockets ─▶ onRelayFrame / DirectLinks ─▶ PeerReceiver ─ open, order ─▶ onFrames ─▶ pump
- *   relay INIT/RESP ─▶ PeerSession (handshake, its timers) ─▶ a new Session for both sides
+ *   sockets ─▶ onRelayFrame / DirectLinks ─▶ PeerReceiver ─ open (PeerSession), order ─▶ onFrames
+ *   relay INIT/RESP ─▶ PeerSession (handshake, session slots, retransmit timer)
  *   heartbeat ─ sendPing / onPong ─▶ PeerProbes (RTT, loss per path)
  *
  * The connection chart (src/machines/connection.ts) decides; its actors act
@@ -69,7 +69,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
   readonly timings: ConnectionTimings;
   readonly quality: QualityPolicy;
   readonly counters: PeerCounters;
-  readonly migration = new PeerMigration();
+  readonly migration: PeerMigration;
   readonly sender: PeerSender;
   /** The peer's direct address from ESTABLISHED; null until paired (or when it does not listen). */
   endpoint: Address | null = null;
@@ -77,6 +77,8 @@ export class PeerLink implements PeerPorts, EffectPorts {
 
   readonly #options: PeerLinkOptions;
   readonly #session: PeerSession;
+  /** The peer's sessions as status reads them (slots, promotions). */
+  readonly sessions: Pick<PeerSession, 'current' | 'holdsNext' | 'slotStats'>;
   readonly #links: DirectLinks;
   readonly #receiver: PeerReceiver;
   readonly #probes: PeerProbes;
@@ -93,9 +95,10 @@ export class PeerLink implements PeerPorts, EffectPorts {
     const log = options.log;
     const counters = new PeerCounters({ warn: (line) => log?.('warn', line) });
     this.counters = counters;
+    this.migration = new PeerMigration({ onStale: () => counters.drop(DropReason.STALE_ATTEMPT) });
     const session = () => this.#session.current;
 
-    this.#session = new PeerSession({
+    this.sessions = this.#session = new PeerSession({
       identity: options.identity,
       peerKey: options.peerKey,
       timestampClock: options.timestampClock,
@@ -121,14 +124,12 @@ export class PeerLink implements PeerPorts, EffectPorts {
       log: (message, fields) => log?.('debug', message, fields),
     });
     this.#receiver = new PeerReceiver({
-      session,
+      open: (bytes) => this.#session.open(bytes),
       counters,
       gapTimeoutMs: options.gapTimeoutMs,
       reply: (path, message) => this.sender.sendControl(path, message),
       onPong: (path, id) => this.#probes.answered(path, id),
-      onPeerMigrated: () => this.migration.arrived(),
-      onDecryptFailed: () => this.#session.decryptFailed(),
-      onOpened: () => this.#session.opened(),
+      onPeerMigrated: (attemptId) => this.migration.arrived(attemptId),
     });
     this.#probes = new PeerProbes({
       quality: options.quality,
@@ -158,7 +159,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
     return this.#receiver.ordering;
   }
 
-  /** When the current session was made (ms since the epoch); null before the first. */
+  /** When the current session became current (ms since the epoch); null before the first. */
   get lastHandshake(): number | null {
     return this.#session.lastHandshake;
   }
@@ -269,8 +270,8 @@ export class PeerLink implements PeerPorts, EffectPorts {
     return this.#links.sendRaw(linkId, frame);
   }
 
-  waitPeerMigrated(signal: AbortSignal): Promise<void> {
-    return this.migration.wait(signal);
+  waitPeerMigrated(attemptId: Uint8Array, signal: AbortSignal): Promise<void> {
+    return this.migration.wait(attemptId, signal);
   }
 
   sendPing(path: PathName): number | undefined {

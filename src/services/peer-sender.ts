@@ -16,7 +16,6 @@
  * have swallowed goes again via the relay).
  */
 
-import { NO_ATTEMPT } from '../crypto/rehandshake.js';
 import type { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import type { Transport } from '../machines/connection.js';
@@ -128,28 +127,25 @@ export class PeerSender {
   }
 
   /**
-   * MIGRATE(last sequence sent on `path`) as that path's last frame: the far
-   * side learns we have moved off it. Sent even when the path carried nothing
-   * yet (the peer's migrate step waits for it as proof that we switched); a
-   * dead path gets none.
+   * MIGRATE(attemptId, last data sequence sent on `path`) as that path's
+   * last frame: the far side learns we have moved off it, in upgrade attempt
+   * `attemptId` (docs/protocol.md §12). Sent even when the path carried
+   * nothing yet (the peer's migrate step waits for it as proof that we
+   * switched); a dead path gets none.
    */
-  markTail(path: PathName): void {
+  markTail(path: PathName, attemptId: Uint8Array): void {
     const lastSeq = Math.max(0, this.#lastSeqOn[path]);
-    this.sendControl(path, {
-      kind: SealedKind.MIGRATE,
-      attemptId: NO_ATTEMPT,
-      lastSeq: BigInt(lastSeq),
-    });
+    this.sendControl(path, { kind: SealedKind.MIGRATE, attemptId, lastSeq: BigInt(lastSeq) });
   }
 
   /**
    * Entering migrating: MIGRATE as the relay's last frame. When the relay
    * cannot take it (it is down), the new direct link carries the marker
    * instead — the relay's tail is whatever it is — so an upgrade never
-   * needs the relay to be up.
+   * needs the relay to be up; the attempt id makes either path safe.
    */
-  markRelayTail(): void {
-    this.markTail(this.writable('relay') ? 'relay' : 'direct');
+  markRelayTail(attemptId: Uint8Array): void {
+    this.markTail(this.writable('relay') ? 'relay' : 'direct', attemptId);
   }
 
   /**

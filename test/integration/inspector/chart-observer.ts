@@ -217,6 +217,7 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
       endpoint: snapshot.context.peerAddress ? '127.0.0.1:9' : null,
       lastHandshake: startedAt,
       paired: true,
+      session: null,
       paths: {
         relay: {
           rttMs: 24 + 3 * wave(t, 7_000),

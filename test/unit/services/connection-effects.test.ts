@@ -4,13 +4,13 @@
 // The last test runs the same effects on a real PeerSender and session.
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
-import { NO_ATTEMPT } from '../../../src/crypto/rehandshake.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 import {
   type ConnectionEvent,
   type ConnectionMachine,
   connectionMachine,
   type DirectLinkRef,
+  type ProvedAttempt,
 } from '../../../src/machines/connection.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
 import { stateString } from '../../../src/machines/state-value.js';
@@ -31,6 +31,9 @@ afterEach(() => {
 });
 
 const timings = defaultConnectionTimings;
+/** The attempt the re-handshake step proved (its output), and as MIGRATE carries it. */
+const proved: ProvedAttempt = { attemptId: '07'.repeat(16) };
+const ATTEMPT = new Uint8Array(16).fill(7);
 const address = { family: 4 as const, host: '127.0.0.1', port: 40_000 };
 
 type StepName = 'listen' | 'dial' | 'rehandshake' | 'migrate' | 'fallback';
@@ -53,8 +56,8 @@ function steps() {
   const actors = {
     listen: step<void, { peer: string }>('listen'),
     dial: step<DirectLinkRef, { peer: string; address: Address }>('dial'),
-    rehandshake: step<void, { peer: string; linkId: string }>('rehandshake'),
-    migrate: step<void, { peer: string; linkId: string }>('migrate'),
+    rehandshake: step<ProvedAttempt, { peer: string; linkId: string }>('rehandshake'),
+    migrate: step<void, { peer: string; linkId: string; attemptId: string }>('migrate'),
     fallback: step<void, { peer: string; linkId: string | null; reason: Reason }>('fallback'),
     heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(({ sendBack }) => {
       heartbeat = sendBack;
@@ -155,7 +158,7 @@ async function upgrade(
   await settle();
   expect(t.state()).toBe('attemptingDirect.rehandshaking');
   expect(take()).toEqual([]); // a working relay is not disturbed by the attempt
-  control.resolve('rehandshake');
+  control.resolve('rehandshake', proved);
   await settle();
   expect(t.state()).toBe('attemptingDirect.migrating');
   // The relay's last frame says so BEFORE frames start going direct.
@@ -259,7 +262,7 @@ describe('connection chart effects, in order', () => {
     await settle();
     control.resolve('dial', { linkId: 'bob#1' });
     await settle();
-    control.resolve('rehandshake');
+    control.resolve('rehandshake', proved);
     await settle();
     expect(take()).toEqual(['markRelayTail', 'routeVia(direct)']);
     control.reject('migrate', new Error('no marker'));
@@ -284,7 +287,7 @@ describe('connection chart effects, in order', () => {
     await settle();
     control.resolve('dial', { linkId: 'bob#1' });
     await settle();
-    control.resolve('rehandshake');
+    control.resolve('rehandshake', proved);
     await settle();
     take();
     await vi.advanceTimersByTimeAsync(timings.migrationTimeoutMs);
@@ -368,12 +371,12 @@ describe('connection chart effects on the real send side', () => {
       timings,
     });
     const migration = new PeerMigration();
-    migration.arrived(); // a marker from an earlier attempt...
+    migration.arrived(ATTEMPT); // a marker that arrived before this attempt...
     const control = steps();
     const t = start({ sender, migration, counters }, control);
     // ...which entering listening forgot: it completes nothing now.
     let migrated = false;
-    void migration.wait(new AbortController().signal).then(() => {
+    void migration.wait(ATTEMPT, new AbortController().signal).then(() => {
       migrated = true;
     });
     await settle();
@@ -385,7 +388,7 @@ describe('connection chart effects on the real send side', () => {
     await settle();
     control.resolve('dial', { linkId: 'bob#1' });
     await settle();
-    control.resolve('rehandshake');
+    control.resolve('rehandshake', proved);
     await settle();
     expect(t.state()).toBe('attemptingDirect.migrating');
     expect(sender.route).toBe('direct');
@@ -397,9 +400,10 @@ describe('connection chart effects on the real send side', () => {
       [Space.DATA, 1],
       [Space.CONTROL, 0],
     ]);
+    // MIGRATE carries the attempt the re-handshake proved.
     expect(relayOpened[2]!.message).toEqual({
       kind: SealedKind.MIGRATE,
-      attemptId: NO_ATTEMPT,
+      attemptId: ATTEMPT,
       lastSeq: 1n,
     });
     expect(direct.sent.map((bytes) => b.open(bytes).seq)).toEqual([2]);
@@ -412,7 +416,7 @@ describe('connection chart effects on the real send side', () => {
     // The direct link's own MIGRATE names the last frame it carried.
     expect(b.open(direct.sent.at(-1)!).message).toEqual({
       kind: SealedKind.MIGRATE,
-      attemptId: NO_ATTEMPT,
+      attemptId: ATTEMPT,
       lastSeq: 2n,
     });
     // ...and the frame it alone carried went again via the relay.

@@ -2,7 +2,6 @@
 // markers — with a real session pair (what was sent is opened by the far
 // side) and fake relay / direct paths whose writability the test sets.
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { NO_ATTEMPT } from '../../../src/crypto/rehandshake.js';
 import type { Session } from '../../../src/crypto/session.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
@@ -64,9 +63,12 @@ function opened(b: Session, frames: Uint8Array[]): { seq: number; message: Seale
   });
 }
 
-/** The MIGRATE marker markTail seals (no attempt bound in these tests). */
+/** An upgrade attempt's id, as the re-handshake yields it. */
+const ATTEMPT = new Uint8Array(16).fill(7);
+
+/** The MIGRATE marker markTail seals for ATTEMPT. */
 function migrate(lastSeq: bigint): SealedMessage {
-  return { kind: SealedKind.MIGRATE, attemptId: NO_ATTEMPT, lastSeq };
+  return { kind: SealedKind.MIGRATE, attemptId: ATTEMPT, lastSeq };
 }
 
 function numbers(b: Session, frames: Uint8Array[]): number[] {
@@ -231,8 +233,8 @@ describe('PeerSender control messages', () => {
     t.sender.routeVia('direct');
     t.sender.send(ethernet(2)); // direct, data 2
     t.sender.send(ethernet(3)); // direct, data 3
-    t.sender.markTail('relay'); // control 0 on the relay: MIGRATE(1)
-    t.sender.markTail('direct'); // control 1 on the direct link: MIGRATE(3)
+    t.sender.markTail('relay', ATTEMPT); // control 0 on the relay: MIGRATE(1)
+    t.sender.markTail('direct', ATTEMPT); // control 1 on the direct link: MIGRATE(3)
 
     const onRelay = opened(t.b, t.relay.sent);
     expect(onRelay.at(-1)).toEqual({ seq: 0, message: migrate(1n) });
@@ -242,7 +244,7 @@ describe('PeerSender control messages', () => {
 
   it('markTail on a path that carried nothing yet still sends MIGRATE(0)', async () => {
     const t = await setup();
-    t.sender.markTail('relay');
+    t.sender.markTail('relay', ATTEMPT);
     expect(opened(t.b, t.relay.sent)).toEqual([{ seq: 0, message: migrate(0n) }]);
   });
 
@@ -250,9 +252,9 @@ describe('PeerSender control messages', () => {
     const t = await setup();
     t.sender.send(ethernet(0));
     t.relay.writable = false;
-    t.sender.markTail('relay');
+    t.sender.markTail('relay', ATTEMPT);
     t.direct.writable = false;
-    t.sender.markTail('direct');
+    t.sender.markTail('direct', ATTEMPT);
     expect(t.relay.sent).toHaveLength(1);
     expect(t.direct.sent).toHaveLength(0);
     expect(t.a.nextSeq).toBe(1);
@@ -262,17 +264,17 @@ describe('PeerSender control messages', () => {
   it('markRelayTail puts MIGRATE on the relay, or on the direct link when the relay is down', async () => {
     const t = await setup();
     t.sender.send(ethernet(0)); // relay, data 0
-    t.sender.markRelayTail(); // relay, control 0: MIGRATE(0)
+    t.sender.markRelayTail(ATTEMPT); // relay, control 0: MIGRATE(0)
     expect(t.direct.sent).toHaveLength(0);
     expect(opened(t.b, t.relay.sent).at(-1)).toEqual({ seq: 0, message: migrate(0n) });
 
     t.relay.writable = false;
-    t.sender.markRelayTail(); // direct, control 1
+    t.sender.markRelayTail(ATTEMPT); // direct, control 1
     expect(t.relay.sent).toHaveLength(2);
     expect(opened(t.b, t.direct.sent)).toEqual([{ seq: 1, message: migrate(0n) }]);
 
     t.direct.writable = false;
-    t.sender.markRelayTail(); // neither path: nothing, no number burnt
+    t.sender.markRelayTail(ATTEMPT); // neither path: nothing, no number burnt
     expect(t.a.nextSequence(Space.CONTROL)).toBe(2);
   });
 
@@ -280,7 +282,7 @@ describe('PeerSender control messages', () => {
     const t = await setup();
     t.sender.send(ethernet(0)); // relay, data 0
     t.sender.sendControl('relay', { kind: SealedKind.PONG, id: 1, sentAt: 0n }); // relay, control 0
-    t.sender.markTail('relay');
+    t.sender.markTail('relay', ATTEMPT);
     expect(opened(t.b, t.relay.sent).at(-1)?.message).toEqual(migrate(0n));
   });
 });
@@ -327,8 +329,8 @@ describe('PeerSender resendRecentDirect', () => {
     t.sender.send(ethernet(1)); // direct, seq 1
     t.sender.send(ethernet(2)); // direct, seq 2
     t.sender.resendRecentDirect(); // seq 1 and 2 go on the relay again
-    t.sender.markTail('relay');
-    t.sender.markTail('direct');
+    t.sender.markTail('relay', ATTEMPT);
+    t.sender.markTail('direct', ATTEMPT);
     const lastOnRelay = t.relay.sent.at(-1)!;
     const lastOnDirect = t.direct.sent.at(-1)!;
     expect(t.b.open(lastOnRelay).message).toEqual(migrate(0n));
@@ -390,8 +392,8 @@ describe('PeerSender newSession', () => {
     // The old session's direct frames are not resent under the new one.
     expect(t.sender.resendRecentDirect()).toBe(0);
     // A new session's numbers start at 0, and so do its MIGRATE markers.
-    t.sender.markTail('relay');
-    t.sender.markTail('direct');
+    t.sender.markTail('relay', ATTEMPT);
+    t.sender.markTail('direct', ATTEMPT);
     const relayTail = t.relay.sent.slice(relayBefore);
     expect(relayTail).toHaveLength(1);
     expect(b2.open(relayTail[0]!)).toMatchObject({

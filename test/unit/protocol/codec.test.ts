@@ -2,10 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   decodeFrame,
+  encodeForward,
   encodeFrame,
   FORWARD_KEY_OFFSET,
+  forwardHeader,
   peekFrameType,
   readDataSequence,
+  readForward,
   readSealedHeader,
   readSequence,
   readSessionTag,
@@ -412,12 +415,46 @@ describe('hot-path header readers', () => {
     expect(codeOf(() => writeForwardKey(frame, fill(2, 31)))).toBe('BAD_LENGTH');
   });
 
+  it("forwardHeader + encodeForward make encodeFrame's FORWARD; readForward reads it in place", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 300 }),
+        (key, payload) => {
+          const frame = encodeForward(forwardHeader(key), payload);
+          expect(frame).toEqual(encodeFrame({ type: FrameType.FORWARD, key, payload }));
+          const parts = readForward(frame, { key: new Uint8Array(0), payload: new Uint8Array(0) });
+          expect(parts.key).toEqual(key);
+          expect(parts.payload).toEqual(payload);
+          expect(parts.payload.buffer).toBe(frame.buffer); // a view, no copy
+        },
+      ),
+      { numRuns: 200 },
+    );
+    const hello = encodeFrame({ type: FrameType.HELLO, key: fill(1, 32), capabilities: 0 });
+    expect(codeOf(() => readForward(hello, { key: hello, payload: hello }))).toBe('UNKNOWN_TYPE');
+    expect(
+      codeOf(() => encodeForward(forwardHeader(fill(1, 32)), new Uint8Array(MAX_FRAME_BYTES))),
+    ).toBe('TOO_LARGE');
+  });
+
   it('the readers only ever throw ProtocolError on arbitrary bytes', () => {
-    const readers = [peekFrameType, readSpace, readSequence, readDataSequence, readSessionTag];
+    const parts = { key: new Uint8Array(0), payload: new Uint8Array(0) };
+    const readers = [
+      peekFrameType,
+      readSpace,
+      readSequence,
+      readDataSequence,
+      readSessionTag,
+      (bytes: Uint8Array) => readForward(bytes, parts),
+    ];
     fc.assert(
       fc.property(
         fc.oneof(
           fc.uint8Array({ maxLength: 80 }),
+          fc
+            .uint8Array({ maxLength: 80 })
+            .map((tail) => new Uint8Array([PROTOCOL_VERSION, FrameType.FORWARD, ...tail])),
           fc
             .uint8Array({ maxLength: 80 })
             .map((tail) => new Uint8Array([PROTOCOL_VERSION, FrameType.DATA, ...tail])),

@@ -12,11 +12,15 @@
  *      link moves and their connection charts notice nothing.
  *   3. NATS killed and restarted: the nodes stay on their relays and the
  *      cross-relay traffic resumes by itself once NATS is back.
+ *   4. The path to a's relay goes silent (a blackhole, no socket says so):
+ *      a's pings go unanswered, RELAY_DEAD, and it moves on all the same.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 import { createNodeMetrics } from '../../../src/daemon/metrics.js';
 import type { Node } from '../../../src/daemon/node.js';
+import { defaultRelayLinkTimings } from '../../../src/machines/relay-link-timings.js';
+import { FaultProxy } from '../../../src/testing/fault-proxy.js';
 import type { StreamTally } from '../../../src/testing/numbered-traffic.js';
 import {
   type ClusterNodes,
@@ -330,5 +334,39 @@ describe('nodes on a relay cluster (nats-server, three relay processes, two node
       expect(nodes.nodes[name].status().relay.switches).toBe(0);
       expect(nodes.nodes[name].status().relay.state).toBe('connected.steady');
     }
+  }, 120_000);
+
+  it('a silent relay path (blackhole): no pong for deadAfter, RELAY_DEAD, the node moves on and traffic resumes', async () => {
+    const [r1, r2] = await cluster(2);
+    // Between node a and r1: a proxy that can swallow everything, FIN included.
+    const proxy = await FaultProxy.start({ a: Number(new URL(r1!.url).port) });
+    cleanups.push(() => proxy.close());
+    const viaProxy = `ws://127.0.0.1:${proxy.toA}`;
+    nodes = await startClusterNodes({ a: [viaProxy, r2!.url], b: [r2!.url] });
+    await paired(nodes);
+    const handshake = nodes.peer('a').lastHandshake;
+    const forth = nodes.stream('a');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const cutAt = performance.now();
+    await proxy.set('both', { kind: 'blackhole' });
+    await waitFor('frames a → b through r2', () => resumedAfter(forth, cutAt) !== null, 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const resumed = resumedAfter(forth, cutAt)!;
+    const tally = await forth.stop();
+    const relay = nodes.nodes.a.status().relay;
+    console.log(
+      `[relay cluster] a's relay path blackholed: ${relay.lastSwitch?.reason}, a → b resumed after ${resumed.ms.toFixed(0)} ms (deadAfter ${defaultRelayLinkTimings.deadAfterMs} ms)`,
+    );
+    expect(relay).toMatchObject({
+      url: r2!.url,
+      state: 'connected.steady',
+      lastSwitch: { from: viaProxy, to: r2!.url, reason: 'RELAY_DEAD' },
+    });
+    // Noticed by the link's own pings, not before deadAfter.
+    expect(resumed.ms).toBeGreaterThan(defaultRelayLinkTimings.deadAfterMs);
+    expect(tally.duplicated).toBe(0);
+    expect(tally.reordered).toBe(0);
+    expect(lostFrom(tally, resumed.seq, forth.sent)).toBe(0);
+    expect(nodes.peer('a').lastHandshake).toBe(handshake);
   }, 120_000);
 });

@@ -34,7 +34,6 @@
  * - One registration at a time: the newest registration of our key wins
  *   cluster-wide, so the chart never holds a second authenticated link to
  *   another relay. The handover's second link goes to the same relay.
- *
  * - The link proves itself: while connected, watchLink pings the relay
  *   connection every pingInterval and reports RELAY_DEAD when no pong came
  *   for deadAfter — a dead link is noticed even when idle and even when no

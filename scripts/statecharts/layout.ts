@@ -264,14 +264,19 @@ export async function layoutChart(chart: ChartModel): Promise<ChartGeometry> {
   const rootTransitions = chart.transitions.filter(
     (t) => t.source === rootState.id && !isInternal(t),
   );
-  if (rootTransitions.length) {
-    const lines: TextLine[] = [{ text: 'any state', size: FONT.detail, muted: true }];
+  // Transitions of the machine that stay where they are are written inside it.
+  const rootInternal = internalBySource.get(rootState.id) ?? [];
+  if (rootTransitions.length || rootInternal.length) {
+    const lines: TextLine[] = [
+      { text: 'any state', size: FONT.detail, muted: true },
+      ...detailLines({ ...rootState, invoke: [], entry: [], exit: [] }, rootInternal),
+    ];
     boxes.set(ANY_STATE, { id: ANY_STATE, kind: 'any', lines, headerHeight: 0, depth: 0 });
     parentOf.set(ANY_STATE, rootId);
     topChildren.push({
       id: ANY_STATE,
-      width: Math.ceil(textWidth('any state', FONT.detail) + 2 * PAD),
-      height: Math.ceil(FONT.detail * FONT.lineHeight + PAD),
+      width: Math.ceil(linesWidth(lines) + 2 * PAD),
+      height: Math.ceil(linesHeight(lines) + PAD),
     });
   }
 

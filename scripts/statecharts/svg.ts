@@ -71,11 +71,11 @@ function drawBox(box: BoxGeometry): string {
       return `<circle cx="${n(x + w / 2)}" cy="${n(y + h / 2)}" r="${n(w / 2)}" fill="${COLORS.ink}"/>`;
     case 'any':
       return [
-        `<rect x="${n(x)}" y="${n(y)}" width="${n(w)}" height="${n(h)}" rx="${n(h / 2)}" fill="#ffffff" stroke="${COLORS.muted}" stroke-dasharray="4 3"/>`,
+        `<rect x="${n(x)}" y="${n(y)}" width="${n(w)}" height="${n(h)}" rx="${n(box.lines.length > 1 ? 9 : h / 2)}" fill="#ffffff" stroke="${COLORS.muted}" stroke-dasharray="4 3"/>`,
         textBlock(
           box.lines,
           x + w / 2,
-          y + (h - box.lines[0]!.size * FONT.lineHeight) / 2,
+          y + (h - box.lines.reduce((sum, line) => sum + line.size * FONT.lineHeight, 0)) / 2,
           'middle',
         ),
       ].join('\n');

@@ -10,7 +10,8 @@ export const statusCommand: Command = {
   summary: "Show a running node's relay link and peers (path, state, RTT, ...).",
   description: [
     "Asks a running node's control API what it is doing and prints its key, relay",
-    'link, listen address and uptime, then one row per peer: the path in use',
+    'link (with a list of relays: which one of how many, and the last move between',
+    'them), listen address and uptime, then one row per peer: the path in use',
     '(relay, direct, or both while the direct path is suspect; on the relay also why',
     'and since when the direct path was left, and when it is tried next), the chart',
     'state and the reason for the last change, RTT on each path ("stale" when the',
@@ -35,12 +36,25 @@ export const statusCommand: Command = {
 
 /** The human form: a header, a blank line, a table of peers. */
 export function formatStatus(status: NodeStatus, now = Date.now()): string {
-  const relay = [status.relay.url, status.relay.state];
-  if (status.relay.reason) relay.push(`(${status.relay.reason})`);
-  if (status.relay.observed) relay.push(`seen as ${status.relay.observed}`);
+  const { relay: link } = status;
+  // With a list, which of how many: "ws://r2:7300 (2/3)".
+  const where =
+    link.relays.length > 1 ? `${link.url} (${link.index + 1}/${link.relays.length})` : link.url;
+  const relay = [where, link.state];
+  if (link.reason) relay.push(`(${link.reason})`);
+  if (link.observed) relay.push(`seen as ${link.observed}`);
+  const moved = link.lastSwitch
+    ? [
+        [
+          'moved',
+          `from ${link.lastSwitch.from} (${link.lastSwitch.reason}) ${age(now - link.lastSwitch.at)} ago, ${link.switches} move${link.switches === 1 ? '' : 's'} so far`,
+        ],
+      ]
+    : [];
   const header = [
     ['node', status.publicKey],
     ['relay', relay.join('  ')],
+    ...moved,
     ['listen', status.listen ?? 'not listening'],
     ['device', `${status.device.name} (${status.device.kind}, mtu ${status.device.mtu})`],
     ['uptime', duration(status.uptime)],

@@ -125,7 +125,7 @@ export const upCommand: Command = {
           control: control.url,
           inspector: inspectorUrl,
         },
-        `node up: ${config.peers.length} peer(s), relay ${config.relay}`,
+        `node up: ${config.peers.length} peer(s), ${relayList(config.relays)}`,
       );
       // The two addresses a person wants, in the same words everywhere: plain
       // lines on a terminal; under journald or a pipe, where stdout stays one
@@ -146,7 +146,8 @@ export const upCommand: Command = {
         try {
           const next = await loadConfig(file);
           const { added, removed } = node.updatePeers(next.peers);
-          logger.info({ added, removed }, `config reloaded (${why})`);
+          node.updateRelays(next.relays);
+          logger.info({ added, removed, relays: next.relays }, `config reloaded (${why})`);
         } catch (error) {
           logger.error(`config not reloaded, keeping the running one: ${(error as Error).message}`);
         }
@@ -181,6 +182,11 @@ export const upCommand: Command = {
     return 0;
   },
 };
+
+/** "relay URL", or "relays URL1, URL2 (tried in this order)". */
+function relayList(urls: readonly string[]): string {
+  return urls.length === 1 ? `relay ${urls[0]}` : `relays ${urls.join(', ')} (tried in order)`;
+}
 
 /** "control api: URL/status" and "inspector:   URL?token=…", each with its URL. */
 export function startupLines(controlUrl: string, inspectorUrl: string): Array<[string, string]> {

@@ -3,7 +3,8 @@
  * file and the field, in one line, and says what would be accepted.
  *
  *   key = "a.key"                 # relative to this file
- *   relay = "ws://127.0.0.1:7000"
+ *   relays = ["ws://127.0.0.1:7000", "ws://127.0.0.1:7001"]  # tried in order
+ *   # or one: relay = "ws://127.0.0.1:7000" (not both)
  *   listen = "0.0.0.0:7443"       # direct-path listener
  *   control = "127.0.0.1:7900"    # status, metrics, inspector
  *   [tap]
@@ -55,7 +56,8 @@ export interface NodeConfig {
   /** Absolute path of the config file, for messages and reloads. */
   file: string;
   keyFile: string;
-  relay: string;
+  /** The relays, tried in this order (`relays`, or `relay` as a list of one); never empty. */
+  relays: string[];
   listen: HostPort;
   control: HostPort;
   /** Allow the control API on a non-loopback address (it serves live state). */
@@ -115,12 +117,18 @@ const backoff = z
 
 const ms = z.number().int().nonnegative();
 
+const relayUrl = z
+  .string()
+  .regex(/^wss?:\/\/.+/, 'must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7000');
+
 const schema = z
   .object({
     key: z.string().min(1),
-    relay: z
-      .string()
-      .regex(/^wss?:\/\/.+/, 'must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7000'),
+    relay: relayUrl.optional(),
+    relays: z
+      .array(relayUrl)
+      .min(1, 'is empty; list at least one relay, e.g. relays = ["ws://127.0.0.1:7000"]')
+      .optional(),
     listen: hostPort.default({ host: '0.0.0.0', port: 7443 }),
     control: hostPort.default({ host: '127.0.0.1', port: 7900 }),
     controlAllowRemote: z.boolean().default(false),
@@ -168,6 +176,7 @@ const schema = z
             stableAfterMs: ms,
             pingIntervalMs: ms,
             deadAfterMs: ms,
+            switchJitterMs: ms,
             reconnect: backoff,
             redial: backoff,
           })
@@ -196,6 +205,7 @@ const schema = z
 const EXAMPLES: Record<string, string> = {
   key: 'key = "node.key"',
   relay: 'relay = "ws://127.0.0.1:7000"',
+  relays: 'relays = ["ws://127.0.0.1:7000", "ws://127.0.0.1:7001"]',
   listen: 'listen = "0.0.0.0:7443"',
   control: 'control = "127.0.0.1:7900"',
   'tap.mtu': 'mtu = 1400',
@@ -301,6 +311,7 @@ export function parseConfig(text: string, file: string): NodeConfig {
     throw new ConfigError('CONFIG_INVALID', `${where}: ${field}: ${message}`);
   }
   const c = result.data;
+  const relays = relayList(c.relay, c.relays, where);
 
   const peers: PeerConfig[] = [];
   const seenNames = new Set<string>();
@@ -344,7 +355,7 @@ export function parseConfig(text: string, file: string): NodeConfig {
   return {
     file: where,
     keyFile: resolve(dirname(where), c.key),
-    relay: c.relay,
+    relays,
     listen: c.listen,
     control: c.control,
     controlAllowRemote: c.controlAllowRemote,
@@ -364,6 +375,38 @@ export function parseConfig(text: string, file: string): NodeConfig {
     },
     quality: { ...defaultQualityPolicy, ...quality },
   };
+}
+
+/** `relay` or `relays`, exactly one of them, as a list of unique URLs. */
+function relayList(
+  relay: string | undefined,
+  relays: string[] | undefined,
+  where: string,
+): string[] {
+  if (relay !== undefined && relays !== undefined) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `${where}: relays: give relay or relays, not both; write e.g. relays = [${JSON.stringify(relay)}, …]`,
+    );
+  }
+  if (relays === undefined) {
+    if (relay !== undefined) return [relay];
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `${where}: relay: is missing; write e.g. ${EXAMPLES.relay} or ${EXAMPLES.relays}`,
+    );
+  }
+  const seen = new Set<string>();
+  relays.forEach((url, index) => {
+    if (seen.has(url)) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `${where}: relays.${index}: ${JSON.stringify(url)} is listed twice`,
+      );
+    }
+    seen.add(url);
+  });
+  return relays;
 }
 
 export async function loadConfig(file: string): Promise<NodeConfig> {

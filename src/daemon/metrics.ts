@@ -47,6 +47,18 @@ export function createNodeMetrics(observer: NodeObserver): NodeMetrics {
       this.set(status().relay.state.startsWith('connected') ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'switchback_relay_link_current',
+    help: 'Which relay of the list the link uses (or tries next while reconnecting): 1 for that one, 0 for the others.',
+    labelNames: ['url'],
+    registers,
+    collect() {
+      this.reset();
+      for (const relay of status().relay.relays) {
+        this.set({ url: relay.url }, relay.state === 'current' ? 1 : 0);
+      }
+    },
+  });
 
   // --- per peer -------------------------------------------------------------
   new Gauge({
@@ -210,6 +222,12 @@ export function createNodeMetrics(observer: NodeObserver): NodeMetrics {
     labelNames: ['peer', 'reason'],
     registers,
   });
+  const relaySwitches = new Counter({
+    name: 'switchback_relay_link_switches_total',
+    help: 'Times the relay link moved to another relay of the list, by the reason it left the old one.',
+    labelNames: ['reason'],
+    registers,
+  });
   const unsubscribe = observer.onTransition((record: TransitionRecord) => {
     transitions.inc({
       peer: record.peer,
@@ -218,6 +236,7 @@ export function createNodeMetrics(observer: NodeObserver): NodeMetrics {
       reason: record.reason,
     });
     if (isFallbackStart(record)) fallbacks.inc({ peer: record.peer, reason: record.reason });
+    if (record.relay) relaySwitches.inc({ reason: record.reason });
   });
 
   let closed = false;

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
+import type { RelaySwitch } from '../machines/relay-link.js';
 import { stateString } from '../machines/state-value.js';
 import { capabilityNames } from '../protocol/capabilities.js';
 import type { Address } from '../protocol/frames.js';
@@ -21,6 +22,7 @@ import type {
   PathFigures,
   PeerStatus,
   PingResult,
+  RelayEntryStatus,
   RelayStatus,
   SessionStatus,
   TransitionRecord,
@@ -43,7 +45,6 @@ export interface ObservedPeer {
 /** The parts of a node that its status is made of. */
 export interface NodeView {
   readonly publicKey: string;
-  readonly relayUrl: string;
   /** Our address as the relay sees it; null until WELCOME. */
   relayObserved(): Address | null;
   /** The node ↔ relay link's own health, from its pings. */
@@ -54,6 +55,24 @@ export interface NodeView {
   readonly device: { name: string; kind: 'tap' | 'memory'; mtu: number };
   peers(): Iterable<ObservedPeer>;
   peer(name: string): ObservedPeer | undefined;
+}
+
+/** What followRelay reads of the relay-link chart's context. */
+export interface RelayLinkView {
+  reason: string;
+  urls: readonly string[];
+  index: number;
+  url: string;
+  switches: number;
+  lastSwitch: RelaySwitch | null;
+}
+
+/** What the observation keeps per relay of the list. */
+interface RelayEntry {
+  lastError: string | null;
+  lastErrorAt: number | null;
+  /** Failed since it last worked. */
+  failed: boolean;
 }
 
 interface Followed {
@@ -73,7 +92,9 @@ export class NodeObservation implements NodeObserver {
   readonly #transitionListeners = new Set<(record: TransitionRecord) => void>();
   readonly #inspectionListeners = new Set<(peer: string, event: unknown) => void>();
   readonly #followed = new Map<string, Followed>();
-  #relay: { state: string; reason: string } = { state: 'connecting', reason: 'CONNECTING' };
+  #relay: { state: string; link: RelayLinkView } | undefined;
+  readonly #relayEntries = new Map<string, RelayEntry>();
+  #lastSwitchAt = 0;
 
   constructor(view: NodeView, logger: Logger) {
     this.#view = view;
@@ -95,11 +116,28 @@ export class NodeObservation implements NodeObserver {
     });
   }
 
-  /** Look at the relay-link chart after it changed. */
-  followRelay(state: string, reason: string): void {
-    this.#relay = { state, reason };
+  /** Look at the relay-link chart after it changed (its dotted state and context). */
+  followRelay(state: string, link: RelayLinkView): void {
+    const before = this.#relay;
+    this.#relay = { state, link: { ...link } };
+    const now = Date.now();
+    if (before && link.switches !== before.link.switches) this.#lastSwitchAt = now;
+    // The relay tried last failed: the chart left it for reconnecting (or a reload).
+    const failedFrom = before && !before.state.startsWith('reconnecting') ? before.link.url : null;
+    if (failedFrom !== null && state.startsWith('reconnecting')) {
+      this.#relayEntry(failedFrom).failed = true;
+      Object.assign(this.#relayEntry(failedFrom), { lastError: link.reason, lastErrorAt: now });
+    }
+    if (state.startsWith('connected')) this.#relayEntry(link.url).failed = false;
     const record = this.#follow('relay', state);
-    if (record) this.#record({ ...record, machine: 'relayLink', reason });
+    if (!record) return;
+    const moved = before && before.link.url !== link.url;
+    this.#record({
+      ...record,
+      machine: 'relayLink',
+      reason: link.reason,
+      ...(moved ? { relay: { from: before.link.url, to: link.url } } : {}),
+    });
   }
 
   /** A peer left the config: forget what was followed of it. */
@@ -123,11 +161,19 @@ export class NodeObservation implements NodeObserver {
   status(): NodeStatus {
     const view = this.#view;
     const observed = view.relayObserved();
+    const followed = this.#relay;
+    const link = followed?.link;
     const relay: RelayStatus = {
-      url: view.relayUrl,
-      state: this.#relay.state,
-      reason: this.#relay.reason,
+      url: link?.url ?? '',
+      index: link?.index ?? 0,
+      relays: (link?.urls ?? []).map((url, index) =>
+        this.#relayEntryStatus(url, index === link?.index),
+      ),
+      state: followed?.state ?? 'connecting',
+      reason: link?.reason ?? 'CONNECTING',
       observed: observed ? hostPort(observed.host, observed.port, observed.family) : null,
+      switches: link?.switches ?? 0,
+      lastSwitch: link?.lastSwitch ? { ...link.lastSwitch, at: this.#lastSwitchAt } : null,
     };
     const health = view.relayHealth;
     return {
@@ -176,6 +222,25 @@ export class NodeObservation implements NodeObserver {
   }
 
   // ── Internals ────────────────────────────────────────────────────────────
+
+  #relayEntry(url: string): RelayEntry {
+    let entry = this.#relayEntries.get(url);
+    if (!entry) {
+      entry = { lastError: null, lastErrorAt: null, failed: false };
+      this.#relayEntries.set(url, entry);
+    }
+    return entry;
+  }
+
+  #relayEntryStatus(url: string, current: boolean): RelayEntryStatus {
+    const entry = this.#relayEntries.get(url);
+    return {
+      url,
+      state: current ? 'current' : entry?.failed ? 'failed' : 'standby',
+      lastError: entry?.lastError ?? null,
+      lastErrorAt: entry?.lastErrorAt ?? null,
+    };
+  }
 
   #followedOf(name: string): Followed {
     let followed = this.#followed.get(name);

@@ -79,12 +79,33 @@ export interface SessionStatus {
 }
 
 export interface RelayStatus {
+  /** The relay in use; while reconnecting, the one tried next. */
   url: string;
+  /** Position of `url` in `relays` (0-based). */
+  index: number;
+  /** Every relay of the config, in the order tried. */
+  relays: RelayEntryStatus[];
   /** The relay-link chart's state, dotted. */
   state: string;
   reason: string;
   /** Our address as the relay sees it, "host:port"; null until WELCOME. */
   observed: string | null;
+  /** Moves to another relay of the list since start. */
+  switches: number;
+  /** The last move: from, to, why (the failure that ended the link to `from`), when (ms since the epoch). */
+  lastSwitch: { from: string; to: string; reason: string; at: number } | null;
+}
+
+/** One relay of the list. */
+export interface RelayEntryStatus {
+  url: string;
+  /** `current`: in use (or tried next); `failed`: its last attempt failed and it has not
+   * worked since; `standby`: neither. */
+  state: 'current' | 'standby' | 'failed';
+  /** Why the link to it last failed (RELAY_CLOSED, RELAY_UNREACHABLE, …); null if never. */
+  lastError: string | null;
+  /** When that was (ms since the epoch); null if never. */
+  lastErrorAt: number | null;
 }
 
 /** The node ↔ relay connection itself, from its own pings (not the peer-to-peer
@@ -126,6 +147,8 @@ export interface TransitionRecord {
   reason: string;
   /** The connection chart's transport after the change (absent for relayLink). */
   transport?: Transport;
+  /** relayLink only: the change moved the link to another relay of the list. */
+  relay?: { from: string; to: string };
 }
 
 /** The answer to `switchback ping PEER`: which path answered, and how fast. */

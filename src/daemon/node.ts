@@ -1,5 +1,6 @@
 /**
- * A Switchback node: one identity, one relay link, one direct listener, one
+ * A Switchback node: one identity, one relay link (to one relay of the
+ * config's list at a time), one direct listener, one
  * device, and per configured peer a data plane (PeerLink) with its
  * connection chart. This file is the wiring; what the node shows the outside
  * is node-observation.ts, and docs/architecture.md draws both.
@@ -9,7 +10,9 @@
  *   2. open the direct listener (peers' keys authorised);
  *   3. open the device (TAP, or in-memory);
  *   4. per peer: a PeerLink on the relay uplink, its chart started, plugged into the pump;
- *   5. start the relay-link chart; on each connect, CONNECT to every peer.
+ *   5. start the relay-link chart; on each connect (to whichever relay of the
+ *      list), CONNECT to every peer: the relays pair us again, and the peers'
+ *      charts and sessions carry on as they were.
  */
 import type { Logger } from 'pino';
 import { type Actor, createActor } from 'xstate';
@@ -106,7 +109,6 @@ export class Node implements NodeObserver {
     this.#observation = new NodeObservation(
       {
         publicKey: encodeKey(identity.publicKey),
-        relayUrl: config.relay,
         relayObserved: () => this.#uplink.client?.observed ?? null,
         relayHealth: this.#relayHealth,
         relayConnections: () => this.relayActor.getSnapshot().context.connections,
@@ -134,7 +136,7 @@ export class Node implements NodeObserver {
     });
     this.relayActor = createActor(relayLinkMachine.provide({ actors: services }), {
       input: {
-        url: config.relay,
+        urls: config.relays,
         timings: config.relayTimings,
         seed: seedOf(identity.publicKey, 0),
       },
@@ -142,7 +144,7 @@ export class Node implements NodeObserver {
     });
     const followRelay = () => {
       const snapshot = this.relayActor.getSnapshot();
-      this.#observation.followRelay(stateString(snapshot.value), snapshot.context.reason);
+      this.#observation.followRelay(stateString(snapshot.value), snapshot.context);
     };
     this.relayActor.subscribe(followRelay);
     followRelay();
@@ -221,6 +223,15 @@ export class Node implements NodeObserver {
       this.#uplink.client?.connectPeer(peer.publicKey, this.#advertisedPort());
     }
     return { added, removed };
+  }
+
+  /**
+   * Replace the relay list (a reload): the link stays where it is if its
+   * relay is still listed, else it moves to the new list's first relay.
+   */
+  updateRelays(urls: readonly string[]): void {
+    if (urls.length === 0) return; // the config never gives an empty list
+    this.relayActor.send({ type: 'RELAYS_CHANGED', urls: [...urls] });
   }
 
   /** A peer's direct link arrived while its chart was not attempting: join its attempt. */

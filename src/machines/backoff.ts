@@ -31,6 +31,16 @@ export function nextBackoff(policy: BackoffPolicy, attempt: number, seed: number
   return { delayMs: Math.round(capped * (1 - policy.jitter * u)), seed: next };
 }
 
+/**
+ * A delay drawn uniformly from [0, maxMs], from the same seeded generator:
+ * the relay-link chart's switch to the next relay, spread so that the
+ * nodes of a dead relay do not all arrive at the next one at once.
+ */
+export function uniformDelay(maxMs: number, seed: number): BackoffStep {
+  const next = xorshift32(seed);
+  return { delayMs: Math.round(Math.max(0, maxMs) * (next / 0x1_0000_0000)), seed: next };
+}
+
 /** Marsaglia's xorshift32: enough to decorrelate peers, not for cryptography. */
 export function xorshift32(seed: number): number {
   let x = seed >>> 0 || 0x9e3779b9;

@@ -23,7 +23,8 @@ export const machineRegistry: readonly MachineEntry[] = [
   },
   {
     id: relayLinkMachine.id,
-    summary: 'The link to the relay: connect, authenticate, reconnect with backoff forever.',
+    summary:
+      'The link to one relay of the list: connect, authenticate, move on to the next when it fails, back off after a whole round, forever.',
     machine: relayLinkMachine,
   },
 ];

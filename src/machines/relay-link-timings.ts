@@ -17,6 +17,11 @@ export interface RelayLinkTimings {
   pingIntervalMs: number;
   /** No pong for this long: the connection is dead (RELAY_DEAD), though no socket said so. */
   deadAfterMs: number;
+  /**
+   * Moving to the next relay of the list waits a delay drawn uniformly from
+   * 0 to this, so the nodes of a dead relay spread out over the next one.
+   */
+  switchJitterMs: number;
   /** Reconnect after the relay refused us (AUTH_REFUSED): it will likely refuse again. */
   reconnect: BackoffPolicy;
   /** Reconnect after a dead, unreachable or timed-out link: the relay may be back any moment. */
@@ -35,10 +40,16 @@ export const defaultRelayLinkTimings: RelayLinkTimings = {
   // away, a NAT that forgot us) is noticed within deadAfterMs, even when idle.
   pingIntervalMs: 1_000,
   deadAfterMs: 3_000,
-  // A refusal: 0.5 s, 1 s, 2 s … 30 s, with 20 % jitter against a herd.
+  // 10,000 nodes of a dead relay reach the next at ~10,000 handshakes a
+  // second rather than at once; a node moves on within 1 s, which leaves
+  // room in the 5 s a relay-path ping may go unanswered (docs/relay.md).
+  switchJitterMs: 1_000,
+  // A refusal, once every relay of the list has failed: 0.5 s, 1 s, 2 s …
+  // 30 s, with 20 % jitter against a herd.
   reconnect: { baseMs: 500, capMs: 30_000, jitter: 0.2 },
-  // A dead or unreachable relay: 250 ms, 500 ms, then every second at most,
-  // so the link is back within ~4 s of the relay becoming reachable
-  // (connectTimeout + cap) however long it was gone.
+  // Dead or unreachable relays, once every relay of the list has failed:
+  // 250 ms, 500 ms, then every second at most, so the link is back within
+  // ~4 s of a relay becoming reachable (connectTimeout + cap) however long
+  // they were gone.
   redial: { baseMs: 250, capMs: 1_000, jitter: 0.2 },
 };

@@ -120,7 +120,7 @@ export class LoopbackCluster {
         const config: NodeConfig = {
           file: `(loopback cluster node ${name})`,
           keyFile: '',
-          relay: name === 'b' && relayProxy ? `ws://127.0.0.1:${relayProxy.toA}` : url,
+          relays: [name === 'b' && relayProxy ? `ws://127.0.0.1:${relayProxy.toA}` : url],
           listen: { host: '127.0.0.1', port: 0 },
           control: { host: '127.0.0.1', port: 0 },
           controlAllowRemote: false,

@@ -10,7 +10,7 @@ import { generatePaths, type ModelSpec } from '../support/model/paths.js';
 // that skips an edge, is reported.
 const spec: ModelSpec = {
   machine: relayLinkMachine,
-  input: { url: 'wss://127.0.0.1:1/relay', timings: defaultRelayLinkTimings, seed: 1 },
+  input: { urls: ['wss://127.0.0.1:1/relay'], timings: defaultRelayLinkTimings, seed: 1 },
   events: {
     'xstate.done.actor.openSocket': [
       { type: 'xstate.done.actor.openSocket', output: { linkId: 'l1' } },
@@ -27,6 +27,7 @@ const spec: ModelSpec = {
     'xstate.error.actor.authenticate': [
       { type: 'xstate.error.actor.authenticate', error: { code: 'AUTH_REFUSED' } },
     ],
+    RELAYS_CHANGED: [{ type: 'RELAYS_CHANGED', urls: ['wss://127.0.0.1:2/relay'] }],
   },
   abstract: (s: AnyMachineSnapshot) => ({ reason: s.context.reason }),
   observe: (s: AnyMachineSnapshot) => ({ reason: s.context.reason }),
@@ -54,7 +55,7 @@ describe('model driver', () => {
       paths,
       harness: () => createFakeHarness(relayLinkMachine),
     });
-    expect(report.line).toMatch(/^transitions covered: \d+\/23 \(relayLink\)$/);
+    expect(report.line).toMatch(/^transitions covered: \d+\/28 \(relayLink\)$/);
     expect(() => assertFullCoverage(report)).toThrow(
       /relayLink\.connected\.steady --RELAY_CLOSED-->/,
     );

@@ -1,10 +1,12 @@
 /**
  * Debian's nats-server for the relay cluster tests and bench: started on a
  * loopback port, read until it says it is ready, killed (SIGKILL), paused
- * (SIGSTOP) and started again on the same port. Only 127.0.0.1 is used.
+ * (SIGSTOP) and started again on the same port. Only 127.0.0.1 is used: the
+ * machine's, or with `netns` that of a network namespace the test made.
  *
  *   const nats = await startNats();            // any free port
  *   await nats.kill(); await nats.restart();   // same port, fresh process
+ *   await startNats({ netns: underlay.ns.relay }); // inside a namespace (e2e)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -53,13 +55,21 @@ export function natsServerPath(
 
 /** Starts nats-server on 127.0.0.1 (port 0 = any free port); resolves once it listens. */
 export async function startNats(
-  options: NatsAuthOptions & { port?: number } = {},
+  options: NatsAuthOptions & {
+    port?: number;
+    /** Run inside this network namespace (`ip netns exec` execs it: the pid is nats-server's). */
+    netns?: string;
+  } = {},
 ): Promise<NatsServer> {
   const binary = natsServerPath();
   const args = ['-a', '127.0.0.1', '-p', String(options.port || -1), '--no_advertise'];
   if (options.token) args.push('--auth', options.token);
   if (options.user) args.push('--user', options.user, '--pass', options.password ?? '');
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = options.netns
+    ? spawn('ip', ['netns', 'exec', options.netns, binary, ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+    : spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const log: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     let pending = '';

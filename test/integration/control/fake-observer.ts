@@ -84,9 +84,15 @@ export function sampleStatus(): NodeStatus {
     uptime: 3723,
     relay: {
       url: 'ws://127.0.0.1:7000',
+      index: 0,
+      relays: [
+        { url: 'ws://127.0.0.1:7000', state: 'current', lastError: null, lastErrorAt: null },
+      ],
       state: 'connected',
       reason: 'STARTED',
       observed: '127.0.0.1:53422',
+      switches: 0,
+      lastSwitch: null,
     },
     relayLink: {
       rttMs: 0.31,

@@ -255,9 +255,15 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
         uptime: Math.round((Date.now() - startedAt) / 1000),
         relay: {
           url: 'ws://127.0.0.1:9/relay',
+          index: 0,
+          relays: [
+            { url: 'ws://127.0.0.1:9/relay', state: 'current', lastError: null, lastErrorAt: null },
+          ],
           state: relayState,
           reason: relayState === 'connected' ? 'WELCOME' : 'STARTED',
           observed: relayState === 'connected' ? '127.0.0.1:40000' : null,
+          switches: 0,
+          lastSwitch: null,
         },
         relayLink: { rttMs: 0.3, lastPongAt: Date.now(), reconnects: 0, localAddress: null },
         listen: '127.0.0.1:9',

@@ -22,6 +22,48 @@ describe('status table', () => {
   });
 });
 
+describe('the relay lines', () => {
+  it('with one relay: its URL, state, reason and our address, no position or move', () => {
+    const lines = formatStatus(sampleStatus()).split('\n');
+    expect(lines[1]).toBe(
+      'relay   ws://127.0.0.1:7000  connected  (STARTED)  seen as 127.0.0.1:53422',
+    );
+    expect(lines.some((line) => line.startsWith('moved'))).toBe(false);
+  });
+
+  it('with a list: which relay of how many, and the last move between them', () => {
+    const now = Date.now();
+    const status = sampleStatus();
+    status.relay = {
+      ...status.relay,
+      url: 'ws://127.0.0.1:7002',
+      index: 1,
+      relays: [
+        {
+          url: 'ws://127.0.0.1:7001',
+          state: 'failed',
+          lastError: 'RELAY_CLOSED',
+          lastErrorAt: now,
+        },
+        { url: 'ws://127.0.0.1:7002', state: 'current', lastError: null, lastErrorAt: null },
+        { url: 'ws://127.0.0.1:7003', state: 'standby', lastError: null, lastErrorAt: null },
+      ],
+      switches: 1,
+      lastSwitch: {
+        from: 'ws://127.0.0.1:7001',
+        to: 'ws://127.0.0.1:7002',
+        reason: 'RELAY_CLOSED',
+        at: now - 3_000,
+      },
+    };
+    const lines = formatStatus(status, now).split('\n');
+    expect(lines[1]).toBe(
+      'relay   ws://127.0.0.1:7002 (2/3)  connected  (STARTED)  seen as 127.0.0.1:53422',
+    );
+    expect(lines[2]).toBe('moved   from ws://127.0.0.1:7001 (RELAY_CLOSED) 3s ago, 1 move so far');
+  });
+});
+
 describe('the PATH cell on the relay', () => {
   const now = 1_000_000;
 

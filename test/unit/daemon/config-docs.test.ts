@@ -36,6 +36,18 @@ function flatten(prefix: string, value: object): Array<[string, unknown]> {
   );
 }
 
+/** The keys of the "The config file" table: `| \`relays\` | … |`. */
+function documentedTopLevel(): string[] {
+  const section = CLI_MD.split('### The config file')[1]?.split('\n### ')[0] ?? '';
+  return [...section.matchAll(/^\| `(\w+)` \|/gm)].map((match) => match[1]!);
+}
+
+describe('docs/cli.md: the config file', () => {
+  it('lists every top-level key the config accepts, in schema order, and no other', () => {
+    expect(documentedTopLevel()).toEqual(keysAt([]));
+  });
+});
+
 describe('docs/cli.md [timings]', () => {
   it('lists every key the config accepts under [timings], and no other', () => {
     const keys = schemaLeaves(['timings']);

@@ -100,7 +100,53 @@ describe('parseConfig', () => {
   it('says a required field is missing, with an example line', () => {
     const error = errorOf(() => parseConfig('key = "a.key"\n', 'n.toml'));
     expect(error.message).toBe(
-      `${process.cwd()}/n.toml: relay: is missing; write e.g. relay = "ws://127.0.0.1:7000"`,
+      `${process.cwd()}/n.toml: relay: is missing; write e.g. relay = "ws://127.0.0.1:7000" or relays = ["ws://127.0.0.1:7000", "ws://127.0.0.1:7001"]`,
+    );
+  });
+
+  it('takes a list of relays, or one relay as a list of one', () => {
+    expect(parseConfig(minimal(), 'n.toml').relays).toEqual(['ws://127.0.0.1:7000']);
+    const list = minimal().replace(
+      'relay = "ws://127.0.0.1:7000"',
+      'relays = ["wss://r1.example:7300", "ws://127.0.0.1:7001"]',
+    );
+    expect(parseConfig(list, 'n.toml').relays).toEqual([
+      'wss://r1.example:7300',
+      'ws://127.0.0.1:7001',
+    ]);
+  });
+
+  it('refuses relay and relays together, an empty list, a repeat and a bad URL, naming the field', () => {
+    const where = `${process.cwd()}/n.toml`;
+    const both = errorOf(() =>
+      parseConfig(
+        `relays = ["ws://127.0.0.1:7001"]
+${minimal()}`,
+        'n.toml',
+      ),
+    );
+    expect(both.code).toBe('CONFIG_INVALID');
+    expect(both.message).toBe(
+      `${where}: relays: give relay or relays, not both; write e.g. relays = ["ws://127.0.0.1:7000", …]`,
+    );
+    const list = (value: string) =>
+      errorOf(() =>
+        parseConfig(
+          minimal().replace('relay = "ws://127.0.0.1:7000"', `relays = ${value}`),
+          'n.toml',
+        ),
+      ).message;
+    expect(list('[]')).toBe(
+      `${where}: relays: is empty; list at least one relay, e.g. relays = ["ws://127.0.0.1:7000"]`,
+    );
+    expect(list('["ws://127.0.0.1:7001", "ws://127.0.0.1:7001"]')).toBe(
+      `${where}: relays.1: "ws://127.0.0.1:7001" is listed twice`,
+    );
+    expect(list('["ws://127.0.0.1:7001", "http://x"]')).toBe(
+      `${where}: relays.1: must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7000`,
+    );
+    expect(list('"ws://127.0.0.1:7001"')).toMatch(
+      /relays: expected array; write e\.g\. relays = \[/,
     );
   });
 

@@ -98,6 +98,42 @@ describe('createNodeMetrics', () => {
     expect(observer.listenerCount).toBe(0);
   });
 
+  it('shows which relay of the list is in use, and counts moves between relays by reason', async () => {
+    const observer = new FakeObserver();
+    const relay = observer.current.relay;
+    relay.relays.push({
+      url: 'ws://127.0.0.1:7001',
+      state: 'failed',
+      lastError: 'RELAY_CLOSED',
+      lastErrorAt: Date.now(),
+    });
+    const { registry, close } = createNodeMetrics(observer);
+    const moved = {
+      peer: 'relay',
+      machine: 'relayLink' as const,
+      from: 'connected.steady',
+      to: 'reconnecting.switching',
+      event: 'RELAY_CLOSED',
+      reason: 'RELAY_CLOSED',
+      relay: { from: 'ws://127.0.0.1:7001', to: 'ws://127.0.0.1:7000' },
+    };
+    observer.emit(moved);
+    observer.emit({ ...moved, reason: 'RELAY_DEAD' });
+    // A transition on the same relay is no move.
+    observer.emit({
+      ...moved,
+      from: 'connecting',
+      to: 'reconnecting.backingOff',
+      relay: undefined,
+    });
+    const text = await registry.metrics();
+    close();
+    expect(text).toMatch(/^switchback_relay_link_current\{url="ws:\/\/127\.0\.0\.1:7000"\} 1$/m);
+    expect(text).toMatch(/^switchback_relay_link_current\{url="ws:\/\/127\.0\.0\.1:7001"\} 0$/m);
+    expect(text).toMatch(/^switchback_relay_link_switches_total\{reason="RELAY_CLOSED"\} 1$/m);
+    expect(text).toMatch(/^switchback_relay_link_switches_total\{reason="RELAY_DEAD"\} 1$/m);
+  });
+
   it('uses its own registry per node, so two nodes in one process do not collide', async () => {
     const one = createNodeMetrics(new FakeObserver());
     const two = createNodeMetrics(new FakeObserver());

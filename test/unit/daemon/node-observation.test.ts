@@ -7,6 +7,7 @@ import {
   NodeObservation,
   type NodeView,
   type ObservedPeer,
+  type RelayLinkView,
 } from '../../../src/daemon/node-observation.js';
 import type { TransitionRecord } from '../../../src/daemon/node-status.js';
 
@@ -39,6 +40,22 @@ function observation() {
   const logger = { info } as unknown as Logger;
   const view = {} as NodeView; // the transition log reads nothing of the node
   return { obs: new NodeObservation(view, logger), info };
+}
+
+const R1 = 'ws://127.0.0.1:7001';
+const R2 = 'ws://127.0.0.1:7002';
+
+/** The relay-link chart's context as followRelay reads it: on R1 of [R1, R2] unless told. */
+function relayLink(reason: string, moved?: { from: string; to: string }): RelayLinkView {
+  const url = moved?.to ?? R1;
+  return {
+    reason,
+    urls: [R1, R2],
+    index: url === R1 ? 0 : 1,
+    url,
+    switches: moved ? 1 : 0,
+    lastSwitch: moved ? { ...moved, reason: reason as never } : null,
+  };
 }
 
 /** An inspection event of the chart's root actor taking `type`. */
@@ -97,10 +114,10 @@ describe('NodeObservation transitions', () => {
     const carol = fakePeer('carol');
     obs.followPeer(bob.peer);
     obs.followPeer(carol.peer);
-    obs.followRelay('connecting', 'CONNECTING');
+    obs.followRelay('connecting', relayLink('CONNECTING'));
     bob.move('fallingBack', 'CLOSED');
     obs.followPeer(bob.peer);
-    obs.followRelay('connected', 'AUTHENTICATED');
+    obs.followRelay('connected', relayLink('AUTHENTICATED'));
     obs.followPeer(carol.peer); // unchanged
     expect(
       obs.recentTransitions().map(({ peer, machine, from, to, reason }) => ({
@@ -189,6 +206,74 @@ describe('NodeObservation transitions', () => {
     expect(first.map((r) => r.to)).toEqual(['fallingBack']);
     expect(second.map((r) => r.to)).toEqual(['fallingBack', 'usingRelay']);
     expect(second[1]).toEqual(obs.recentTransitions()[1]);
+  });
+});
+
+describe('NodeObservation relay list', () => {
+  function observed() {
+    const view = {
+      publicKey: 'k',
+      relayObserved: () => null,
+      relayHealth: { rttMs: null, lastPongAt: null, localAddress: null },
+      relayConnections: () => 1,
+      listen: { host: '127.0.0.1', port: 1 },
+      device: { name: 'sb0', kind: 'memory', mtu: 1400 },
+      peers: () => [],
+      peer: () => undefined,
+    } as unknown as NodeView;
+    return new NodeObservation(view, { info: vi.fn() } as unknown as Logger);
+  }
+
+  it('shows the relay in use, the list with the one that failed, and the last move', () => {
+    const obs = observed();
+    obs.followRelay('connected.steady', relayLink('CONNECTED'));
+    expect(obs.status().relay).toMatchObject({
+      url: R1,
+      index: 0,
+      switches: 0,
+      lastSwitch: null,
+      relays: [
+        { url: R1, state: 'current', lastError: null },
+        { url: R2, state: 'standby', lastError: null },
+      ],
+    });
+    const before = Date.now();
+    // R1 closed: the chart moved on to R2 and waits its switch delay.
+    obs.followRelay('reconnecting.switching', relayLink('RELAY_CLOSED', { from: R1, to: R2 }));
+    const status = obs.status().relay;
+    expect(status).toMatchObject({
+      url: R2,
+      index: 1,
+      state: 'reconnecting.switching',
+      switches: 1,
+      lastSwitch: { from: R1, to: R2, reason: 'RELAY_CLOSED' },
+      relays: [
+        { url: R1, state: 'failed', lastError: 'RELAY_CLOSED' },
+        { url: R2, state: 'current', lastError: null },
+      ],
+    });
+    expect(status.lastSwitch!.at).toBeGreaterThanOrEqual(before);
+    expect(status.relays[0]!.lastErrorAt).toBeGreaterThanOrEqual(before);
+    const [record] = obs.recentTransitions();
+    expect(record).toMatchObject({
+      peer: 'relay',
+      machine: 'relayLink',
+      from: 'connected.steady',
+      to: 'reconnecting.switching',
+      reason: 'RELAY_CLOSED',
+      relay: { from: R1, to: R2 },
+    });
+    // R2 answers; R1 stays failed (it has not worked since), with its error on record.
+    obs.followRelay('connecting', relayLink('NEXT_RELAY', { from: R1, to: R2 }));
+    obs.followRelay('connected.steady', relayLink('CONNECTED', { from: R1, to: R2 }));
+    expect(obs.status().relay.relays.map((r) => r.state)).toEqual(['failed', 'current']);
+    // Transitions on the same relay carry no move.
+    expect(
+      obs
+        .recentTransitions()
+        .slice(1)
+        .every((r) => r.relay === undefined),
+    ).toBe(true);
   });
 });
 

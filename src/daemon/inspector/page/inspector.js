@@ -279,6 +279,25 @@ function renderRelay() {
   $('relay-detail').textContent = relay
     ? `${relay.state} · ${relay.reason} · seen as ${relay.observed ?? '—'}`
     : '—';
+  // The relays of the list, the one in use marked; a failed one says why.
+  const relays = relay?.relays ?? [];
+  $('relay-list').replaceChildren(
+    ...(relays.length > 1 ? relays : []).map((r) =>
+      el(
+        'li',
+        { class: `relay-${r.state}`, 'data-relay-url': r.url, 'data-state': r.state },
+        r.state === 'current'
+          ? `${r.url} · in use`
+          : r.state === 'failed'
+            ? `${r.url} · failed (${r.lastError})`
+            : r.url,
+      ),
+    ),
+  );
+  const move = relay?.lastSwitch;
+  $('relay-move').textContent = move
+    ? `last move: ${move.from} → ${move.to}, ${move.reason}, ${ago(serverNow() - move.at)} ago · ${relay.switches} so far`
+    : '';
 }
 
 /** (time, path) change points for the selected peer, from samples and transitions. */
@@ -421,6 +440,12 @@ function logRow(record, fresh) {
     breakable('div', { class: 'from' }, record.from),
     breakable('div', { class: 'to' }, `→ ${record.to}`),
   );
+  // The relay link moved to another relay of the list: say from where to where.
+  if (record.relay) {
+    change.append(
+      breakable('div', { class: 'relay-moved' }, `${record.relay.from} → ${record.relay.to}`),
+    );
+  }
   const reason = el('td', { class: 'reason' });
   reason.append(
     el('div', { class: 'reason-code' }, record.reason),
@@ -490,6 +515,13 @@ function onMessage(message) {
       } else if (model.status && record.machine === 'relayLink') {
         model.status.relay.state = record.to;
         model.status.relay.reason = record.reason;
+        if (record.relay) {
+          model.status.relay.url = record.relay.to;
+          for (const r of model.status.relay.relays ?? []) {
+            if (r.state === 'current') r.state = 'failed';
+            if (r.url === record.relay.to) r.state = 'current';
+          }
+        }
       }
       if (record.machine === 'connection' && record.peer === model.selected && chartReady) {
         flashTransition(record.from, record.to);

@@ -2,11 +2,11 @@
  * The real `switchback` command, run inside a namespace: `node --import tsx
  * src/cli.ts …` from the repository root, so a fresh clone needs no build and
  * never runs a stale dist/. Bounded in time like every command in the e2e tests.
+ * (Long-running `switchback relay` / `up`: test/e2e/netns-vpn.ts.)
  */
-import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { NodeStatus, PeerStatus } from '../../src/daemon/node-status.js';
-import { type ExecResult, execIn, spawnIn } from '../support/netns.js';
+import { type ExecResult, execIn } from '../support/netns.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
@@ -20,14 +20,6 @@ export function switchback(
 ): Promise<ExecResult> {
   return execIn(ns, process.execPath, ['--import', 'tsx', CLI, ...args], {
     timeoutMs,
-    cwd: REPO_ROOT,
-    env: ENV,
-  });
-}
-
-/** `switchback ARGS…` in `ns`, left running (relay, up). */
-export function spawnSwitchback(ns: string, args: readonly string[]): ChildProcess {
-  return spawnIn(ns, process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: REPO_ROOT,
     env: ENV,
   });

@@ -251,7 +251,8 @@ export async function cutPeer(
   options: CutOptions = {},
 ): Promise<void> {
   const table = options.table ?? NFT_TABLE;
-  if (!/^[a-z][a-z0-9_]{0,31}$/.test(table)) throw new RangeError(`bad nftables table name "${table}"`);
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(table))
+    throw new RangeError(`bad nftables table name "${table}"`);
   const local = options.localAddress;
   const inbound = `ip saddr ${peerAddress}${local ? ` ip daddr ${local}` : ''}`;
   const outbound = `ip daddr ${peerAddress}${local ? ` ip saddr ${local}` : ''}`;

@@ -14,11 +14,20 @@
 // Then --planned trials of a planned direct → relay switch (QUALITY, the
 // direct path slowed by the proxy) under the stream.
 //
+// --netns (root only) adds the same recovery as a user sees it, in network
+// namespaces with the real CLI and TAP devices (bench/failover-netns.ts):
+// recoveryNetnsMs, from a 10 s blackhole of the direct path ending to both
+// nodes direct again, over --netns-trials runs.
+//
 //   npm run bench:failover [-- --trials 20 --planned 3 --every 1 --json]
+//   npm run bench:failover -- --netns [--netns-trials 5 --no-build]
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { defaultConnectionTimings } from '../src/machines/connection-timings.js';
 import { LoopbackCluster } from '../src/testing/loopback-cluster.js';
 import { frameSeq, macOf, numberedFrame, StreamTally } from '../src/testing/numbered-traffic.js';
+import { REPO_ROOT } from '../test/e2e/netns-vpn.js';
+import { type NetnsTrial, netnsRecoveryTrials } from './failover-netns.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,8 +35,13 @@ const { values } = parseArgs({
     planned: { type: 'string', default: '3' },
     every: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
+    netns: { type: 'boolean', default: false },
+    'netns-trials': { type: 'string', default: '5' },
+    'no-build': { type: 'boolean', default: false },
   },
 });
+/** How long the direct path is blackholed in each --netns trial. */
+const NETNS_CUT_MS = 10_000;
 const TRIALS = Number(values.trials);
 const PLANNED = Number(values.planned);
 const EVERY_MS = Number(values.every);
@@ -175,15 +189,46 @@ for (let i = 0; i < PLANNED; i++) {
   await plannedFallback();
   log(`  planned direct → relay ${i + 1}: done`);
 }
+let netns: NetnsTrial[] = [];
+if (values.netns) {
+  if (!values['no-build']) {
+    log('building dist/ (npm run build) for the netns trials …');
+    execFileSync('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
+  }
+  netns = await netnsRecoveryTrials({
+    trials: Number(values['netns-trials']),
+    cutMs: NETNS_CUT_MS,
+    log,
+  });
+}
 failovers.sort((x, y) => x - y);
 losses.sort((x, y) => x - y);
 recoveries.sort((x, y) => x - y);
+const netnsRecoveries = netns.map((t) => t.recoveryMs).sort((x, y) => x - y);
+const netnsFallbacks = netns.map((t) => t.fallbackMs).sort((x, y) => x - y);
 const result = {
   trials: TRIALS,
   failoverMs: { p50: round(percentile(failovers, 50)), p95: round(percentile(failovers, 95)) },
   lostInFailover: { p50: percentile(losses, 50), max: losses.at(-1) ?? 0 },
   recoveryMs: { p50: round(percentile(recoveries, 50)), p95: round(percentile(recoveries, 95)) },
   plannedMigration: planned,
+  ...(values.netns
+    ? {
+        // Network namespaces, real CLI and TAP: a 10 s direct blackhole ended → direct again.
+        recoveryNetnsMs: {
+          runs: netns.length,
+          cutMs: NETNS_CUT_MS,
+          p50: round(percentile(netnsRecoveries, 50)),
+          p95: round(percentile(netnsRecoveries, 95)),
+          max: netnsRecoveries.at(-1) ?? null,
+          all: netns.map((t) => t.recoveryMs),
+        },
+        fallbackNetnsMs: {
+          p50: round(percentile(netnsFallbacks, 50)),
+          p95: round(percentile(netnsFallbacks, 95)),
+        },
+      }
+    : {}),
 };
 if (values.json) {
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -202,6 +247,18 @@ if (values.json) {
       `${planned.lost} / ${planned.reordered} / ${planned.duplicated}`,
     ],
   ];
+  if (result.recoveryNetnsMs && result.fallbackNetnsMs) {
+    rows.push(
+      [
+        `netns: recovery after a ${NETNS_CUT_MS / 1000} s blackhole, p50 / p95 (ms, ${netns.length} runs)`,
+        `${result.recoveryNetnsMs.p50} / ${result.recoveryNetnsMs.p95}`,
+      ],
+      [
+        'netns: fallback after the cut p50 / p95 (ms)',
+        `${result.fallbackNetnsMs.p50} / ${result.fallbackNetnsMs.p95}`,
+      ],
+    );
+  }
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
 }

@@ -172,6 +172,7 @@ const schema = z
         relay: z
           .object({
             connectTimeoutMs: ms,
+            dialTimeoutMs: ms,
             authTimeoutMs: ms,
             stableAfterMs: ms,
             pingIntervalMs: ms,

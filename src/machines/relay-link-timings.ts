@@ -9,6 +9,8 @@ import type { BackoffPolicy } from './backoff.js';
 export interface RelayLinkTimings {
   /** TCP + TLS + WebSocket upgrade to the relay must finish within this. */
   connectTimeoutMs: number;
+  /** Within that, each TCP connect must be answered within this, or it is dialled again at once. */
+  dialTimeoutMs: number;
   /** HELLO → CHALLENGE → AUTH → WELCOME must finish within this. */
   authTimeoutMs: number;
   /** A link that stayed up this long resets the reconnect backoff (anti-flap). */
@@ -32,6 +34,10 @@ export const defaultRelayLinkTimings: RelayLinkTimings = {
   // A relay on another continent answers TCP + TLS 1.3 + upgrade in about 1 s;
   // 3 s also bounds how long a SYN lost in a blackhole holds up the next try.
   connectTimeoutMs: 3_000,
+  // The kernel resends a lost SYN after 1 s, then 3 s, 7 s: a relay back from
+  // a blackhole would wait up to 2 s for the next one. A fresh dial every
+  // second instead: a relay's SYN-ACK is back well within that anywhere.
+  dialTimeoutMs: 1_000,
   // Two round trips plus one Ed25519 verification on the relay.
   authTimeoutMs: 5_000,
   // Same hysteresis as the direct path: 30 s up means it was not flapping.

@@ -47,6 +47,8 @@
  * - The backoff depends on the cause: a refusal (AUTH_REFUSED) backs off to
  *   30 s; a dead, unreachable or timed-out relay is redialled at most a
  *   second apart, so the link is back within seconds of the relay returning.
+ *   An attempt that timed out (CONNECT_TIMEOUT) already waited longer than
+ *   that, dialling again every dialTimeout (the service): it reconnects at once.
  *
  * The chart owns no sockets and no timers: `openSocket`, `authenticate`,
  * `watchLink` and `replaceLink` are invoked actors (src/services/relay-link.ts
@@ -206,7 +208,16 @@ export const relayLinkMachine = setup({
           ? context.timings.reconnect
           : context.timings.redial;
       const step = nextBackoff(policy, context.attempt, context.seed);
-      return { retryDelayMs: step.delayMs, seed: step.seed, attempt: context.attempt + 1 };
+      // A timed-out attempt has already waited its connectTimeout (redialling
+      // every dialTimeout meanwhile): only what is left of the delay remains,
+      // so a relay back from a blackhole hears a SYN within ~dialTimeout.
+      const waited =
+        context.reason === RelayLinkReason.CONNECT_TIMEOUT ? context.timings.connectTimeoutMs : 0;
+      return {
+        retryDelayMs: Math.max(0, step.delayMs - waited),
+        seed: step.seed,
+        attempt: context.attempt + 1,
+      };
     }),
     drawSwitchDelay: assign(({ context }) => {
       const step = uniformDelay(context.timings.switchJitterMs, context.seed);

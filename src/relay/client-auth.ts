@@ -164,11 +164,9 @@ export function authenticate(
     };
     ws.on('error', (cause) => {
       if (!opened) {
-        fail(
-          new RelayError('CONNECT_FAILED', `cannot reach relay ${url}: ${cause.message}`, {
-            cause,
-          }),
-        );
+        const timedOut = errorCode(cause) === 'DIAL_TIMEOUT';
+        const why = `cannot reach relay ${url}: ${cause.message}`;
+        fail(timedOut ? (cause as RelayError) : new RelayError('CONNECT_FAILED', why, { cause }));
       }
     });
     ws.on('open', opening);

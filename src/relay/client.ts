@@ -1,4 +1,6 @@
 import { EventEmitter, on } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import type { Identity } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
@@ -39,6 +41,13 @@ export interface RelayClientOptions {
   signal?: AbortSignal;
   /** Whole connect + authenticate budget. */
   timeoutMs?: number;
+  /**
+   * The TCP connect alone (our SYN answered) must finish within this, or the
+   * connect fails with DIAL_TIMEOUT — so a caller can dial again at once
+   * rather than wait out the kernel's SYN retransmissions (1 s, 3 s, 7 s…)
+   * after a SYN was lost in a blackhole. Default: only timeoutMs bounds it.
+   */
+  dialTimeoutMs?: number;
   /** For wss://: CA certificates (PEM) to trust instead of the system's. */
   ca?: string | Buffer;
   /** For wss:// with a self-signed relay certificate in tests. Defaults to true. */
@@ -108,6 +117,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       perMessageDeflate: false,
       ca: options.ca,
       rejectUnauthorized: options.rejectUnauthorized ?? true,
+      ...boundedDial(url, options.dialTimeoutMs),
     });
 
     const welcome = await authenticate(ws, identity, url, signal, timeout, options);
@@ -324,4 +334,40 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         this.ws.close(1002, 'unexpected frame from relay');
     }
   }
+}
+
+/**
+ * ws's own socket factory (plain or TLS, same options), with a deadline on
+ * the TCP connect: no answer to our SYN within `ms` destroys the socket with
+ * DIAL_TIMEOUT, which ws reports as the connection's error. As ws options:
+ * none when there is no deadline.
+ */
+function boundedDial(url: string, ms: number | undefined) {
+  if (ms === undefined) return {};
+  const secure = url.startsWith('wss:');
+  const createConnection = (
+    options: net.NetConnectOpts & tls.ConnectionOptions & { socketPath?: string },
+  ) => {
+    let socket: net.Socket;
+    if (secure) {
+      options.path = undefined;
+      if (!options.servername && options.servername !== '') {
+        options.servername = net.isIP(options.host ?? '') ? '' : options.host;
+      }
+      socket = tls.connect(options);
+    } else {
+      (options as net.IpcNetConnectOpts).path = options.socketPath as string;
+      socket = net.connect(options);
+    }
+    const timer = setTimeout(() => {
+      socket.destroy(
+        new RelayError('DIAL_TIMEOUT', `relay did not answer the TCP connect within ${ms} ms`),
+      );
+    }, ms);
+    socket.once('connect', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(timer));
+    return socket;
+  };
+  // ws calls it with the request's options object only.
+  return { createConnection: createConnection as unknown as typeof net.createConnection };
 }

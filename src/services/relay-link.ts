@@ -12,7 +12,8 @@
  *   1. it announces the client to the node (onConnected), which routes frames to it;
  *   2. every pingInterval it sends a WebSocket ping (the relay's ws answers);
  *      a pong renews the link's trust and measures node ↔ relay RTT;
- *   3. no pong for deadAfter: RELAY_DEAD; the socket closing: RELAY_CLOSED;
+ *   3. no pong for deadAfter (a deadline renewed by each pong): RELAY_DEAD;
+ *      the socket closing: RELAY_CLOSED;
  *   4. its cleanup tells the node (onDisconnected) and closes the socket.
  */
 import { fromCallback, fromPromise } from 'xstate';
@@ -63,13 +64,33 @@ export function relayLinkServices(options: RelayLinkServicesOptions) {
   let nextId = 1;
   const health = options.health ?? new RelayLinkHealth();
 
+  /**
+   * One connect: a TCP connect unanswered within dialTimeoutMs (a SYN lost in
+   * a blackhole, an address just gone) is dialled again at once, until the
+   * chart's connectTimeout (or handoverTimeout) aborts the attempt. The
+   * deadline here is only a backstop, later than either.
+   */
+  const dial = async (url: string, signal: AbortSignal): Promise<RelayClient> => {
+    const { connectTimeoutMs, authTimeoutMs, dialTimeoutMs } = options.timings;
+    const deadline = performance.now() + connectTimeoutMs + authTimeoutMs;
+    for (;;) {
+      try {
+        return await RelayClient.connect(url, options.identity, {
+          signal,
+          timeoutMs: connectTimeoutMs,
+          dialTimeoutMs,
+        });
+      } catch (error) {
+        const again = errorCode(error) === 'DIAL_TIMEOUT' && performance.now() < deadline;
+        if (!again || signal.aborted) throw error;
+      }
+    }
+  };
+
   const connect = async (url: string, signal: AbortSignal): Promise<RelayHandover> => {
     let client: RelayClient;
     try {
-      client = await RelayClient.connect(url, options.identity, {
-        signal,
-        timeoutMs: options.timings.connectTimeoutMs,
-      });
+      client = await dial(url, signal);
     } catch (error) {
       // A relay of another protocol version refuses us as surely as a bad key.
       const code = errorCode(error);
@@ -125,20 +146,20 @@ export function relayLinkServices(options: RelayLinkServicesOptions) {
 
       // 2. Pings; the payload is the send time, so a pong needs no bookkeeping.
       const { pingIntervalMs, deadAfterMs } = options.timings;
-      let lastProof = performance.now();
+      // 3. Dead: nothing answered for deadAfter since the last proof, whatever
+      //    the socket says. A deadline of its own, renewed by each pong, so a
+      //    dead link is declared deadAfter after its last pong, not at the
+      //    next ping tick after that.
+      const dead = setTimeout(() => {
+        clearInterval(ping);
+        if (watching) sendBack({ type: 'RELAY_DEAD' });
+      }, deadAfterMs);
       const offPong = client.onPong((payload) => {
         if (payload.length !== 8) return;
-        const now = performance.now();
-        lastProof = now;
-        health.pong(Math.max(0, now - payload.readDoubleBE(0)));
+        dead.refresh();
+        health.pong(Math.max(0, performance.now() - payload.readDoubleBE(0)));
       });
       const ping = setInterval(() => {
-        // 3. Dead: nothing answered for deadAfter, whatever the socket says.
-        if (performance.now() - lastProof > deadAfterMs) {
-          clearInterval(ping);
-          if (watching) sendBack({ type: 'RELAY_DEAD' });
-          return;
-        }
         const payload = Buffer.allocUnsafe(8);
         payload.writeDoubleBE(performance.now(), 0);
         client.ping(payload);
@@ -151,6 +172,7 @@ export function relayLinkServices(options: RelayLinkServicesOptions) {
         // 4.
         watching = false;
         clearInterval(ping);
+        clearTimeout(dead);
         offPong();
         health.localAddress = null;
         options.onDisconnected(client);

@@ -2,6 +2,7 @@
  * The real `switchback` command, run inside a namespace: `node --import tsx
  * src/cli.ts …` from the repository root, so a fresh clone needs no build and
  * never runs a stale dist/. Bounded in time like every command in the e2e tests.
+ * (Long-running `switchback relay` / `up`: test/e2e/netns-vpn.ts.)
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,7 @@ export function switchback(
   });
 }
 
-/** `switchback ARGS…` in `ns`, left running (relay, up). */
+/** A long-running `switchback ARGS…` (relay, up) in `ns`; the caller stops it. */
 export function spawnSwitchback(ns: string, args: readonly string[]): ChildProcess {
   return spawnIn(ns, process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: REPO_ROOT,

@@ -15,18 +15,12 @@
  * Every address used lives inside the namespaces this file creates (see
  * test/support/netns.ts); docs/e2e.md has the figures seen.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerStatus, TransitionRecord } from '../../src/daemon/node-status.js';
 import { defaultConnectionTimings } from '../../src/machines/connection-timings.js';
 import {
   assertNamespaceCapable,
-  closeUnderlay,
-  createUnderlay,
   cutPeer,
   execIn,
   listNamespaces,
@@ -35,13 +29,10 @@ import {
   stopProcess,
   type Underlay,
 } from '../support/netns.js';
+import { NetnsVpn, OVERLAY, until, type VpnNodes } from './netns-vpn.js';
 import { longestSilence, parsePingLog } from './ping-log.js';
-import { peerStatus, spawnSwitchback, switchback } from './switchback-cli.js';
+import { peerStatus, switchback } from './switchback-cli.js';
 
-const OVERLAY = { a: '10.232.0.1', b: '10.232.0.2' };
-const RELAY_PORT = 7000;
-const LISTEN_PORT = 7443;
-const CONTROL = '127.0.0.1:7900';
 /** Continuous ping interval during cut and restore (seconds, as ping -i takes it). */
 const PING_INTERVAL_S = 0.05;
 
@@ -57,135 +48,32 @@ const FAST_TIMINGS = {
   retry: { baseMs: 500, capMs: 2_000, jitter: 0.2 },
 };
 
-interface Daemon {
-  child: ChildProcess;
-  /** Everything it printed, for the failure message. */
-  output: () => string;
-}
-
+let vpn: NetnsVpn;
 let underlay: Underlay;
-let dir: string;
-let relay: Daemon;
-const keys = { a: '', b: '' };
-const daemons: Daemon[] = [];
+/** The nodes of the scenario running now (for transitions()). */
+let running: VpnNodes | undefined;
 
-/** Collects a child's stdout+stderr (bounded) and resolves when a line matches. */
-function watchOutput(
-  child: ChildProcess,
-): Daemon & { waitFor: (re: RegExp, ms: number) => Promise<void> } {
-  let text = '';
-  const append = (chunk: Buffer) => {
-    text += chunk.toString('utf8');
-    if (text.length > 200_000) text = text.slice(-100_000);
-  };
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  return {
-    child,
-    output: () => text,
-    async waitFor(re, ms) {
-      const deadline = Date.now() + ms;
-      while (!re.test(text)) {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(
-            `process exited (${child.exitCode ?? child.signalCode}) before /${re.source}/:\n${text}`,
-          );
-        }
-        if (Date.now() > deadline) throw new Error(`no /${re.source}/ within ${ms} ms:\n${text}`);
-        await sleep(50);
-      }
-    },
-  };
-}
-
-/** Polls `probe` until it returns a value, at most `ms`; the last error goes into the message. */
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (let attempt = 0; Date.now() < deadline && attempt < 500; attempt++) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(100);
-  }
-  throw new Error(
-    `${what}: not within ${ms} ms${last ? ` (last error: ${(last as Error).message})` : ''}`,
-  );
-}
-
-function nodeConfig(role: 'a' | 'b', timings: typeof FAST_TIMINGS | undefined): string {
-  const other = role === 'a' ? 'b' : 'a';
-  const lines = [
-    `key = "${role}.key"`,
-    `relay = "ws://${underlay.addr.relay}:${RELAY_PORT}"`,
-    `listen = "0.0.0.0:${LISTEN_PORT}"`,
-    `control = "${CONTROL}"`,
-    '',
-    '[tap]',
-    'name = "sb0"',
-    `address = "${OVERLAY[role]}/24"`,
-    'mtu = 1400',
-    '',
-    '[[peers]]',
-    `name = "${other}"`,
-    `publicKey = "${keys[other]}"`,
-  ];
-  if (timings) {
-    const { retry, ...flat } = timings;
-    lines.push('', '[timings]');
-    for (const [key, value] of Object.entries(flat)) lines.push(`${key} = ${value}`);
-    lines.push('', '[timings.retry]');
-    for (const [key, value] of Object.entries(retry)) lines.push(`${key} = ${value}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** The node's transition log (GET /transitions), fetched inside its namespace. */
+/** The transition log (GET /transitions) of the node in `ns`. */
 async function transitions(ns: string): Promise<TransitionRecord[]> {
-  const script = `fetch('http://${CONTROL}/transitions').then(r=>r.text()).then(t=>process.stdout.write(t))`;
-  const result = await execIn(ns, process.execPath, ['-e', script], { timeoutMs: 10_000 });
-  if (result.code !== 0) throw new Error(`GET /transitions failed: ${result.stderr}`);
-  return JSON.parse(result.stdout) as TransitionRecord[];
+  if (!running) throw new Error('no nodes running');
+  return running.transitions(ns === underlay.ns.a ? 'a' : 'b');
 }
 
 beforeAll(async () => {
   // Fails (never skips) where root or /dev/net/tun is missing: CI runs as root.
   assertNamespaceCapable();
-  underlay = await createUnderlay();
-  dir = await mkdtemp(join(tmpdir(), 'switchback-e2e-'));
-  for (const role of ['a', 'b'] as const) {
-    const made = await switchback(underlay.ns[role], ['keygen', '--out', join(dir, `${role}.key`)]);
-    expect(made.code, made.stderr).toBe(0);
-    keys[role] = made.stdout.trim();
-  }
-  const watched = watchOutput(
-    spawnSwitchback(underlay.ns.relay, [
-      'relay',
-      '--listen',
-      `${underlay.addr.relay}:${RELAY_PORT}`,
-    ]),
-  );
-  relay = watched;
-  daemons.push(relay);
-  // The relay's first log line says where it listens.
-  await watched.waitFor(/relay listening on/, 20_000);
-});
+  vpn = await NetnsVpn.start();
+  underlay = vpn.underlay;
+}, 60_000);
 
 afterAll(async () => {
-  try {
-    for (const daemon of daemons) await stopProcess(daemon.child);
-  } finally {
-    if (underlay) await closeUnderlay(underlay);
-    if (dir) await rm(dir, { recursive: true, force: true });
-  }
+  if (!vpn) return;
+  const relay = vpn.relay.child;
+  await vpn.close();
   // Leak check: no namespace of this run survives, no process we started lives.
-  if (underlay) expect(await listNamespaces(underlay.id)).toEqual([]);
-  for (const daemon of daemons)
-    expect(daemon.child.exitCode ?? daemon.child.signalCode).not.toBeNull();
-});
+  expect(await listNamespaces(underlay.id)).toEqual([]);
+  expect(relay.exitCode ?? relay.signalCode).not.toBeNull();
+}, 60_000);
 
 /** Starts both nodes with `timings` (undefined: defaults); stops them when `body` ends. */
 async function withNodes(
@@ -193,35 +81,18 @@ async function withNodes(
   timings: typeof FAST_TIMINGS | undefined,
   body: (configs: { a: string; b: string }) => Promise<void>,
 ): Promise<void> {
-  const configs = { a: join(dir, `${label}-a.toml`), b: join(dir, `${label}-b.toml`) };
-  const nodes: Record<'a' | 'b', ReturnType<typeof watchOutput>> = {} as never;
-  for (const role of ['a', 'b'] as const) {
-    await writeFile(configs[role], nodeConfig(role, timings));
-    nodes[role] = watchOutput(
-      spawnSwitchback(underlay.ns[role], ['up', '--config', configs[role]]),
-    );
-    daemons.push(nodes[role]);
-  }
+  const nodes = await vpn.startNodes(label, timings);
+  running = nodes;
   try {
-    await nodes.a.waitFor(/"msg":"node up: /, 20_000);
-    await nodes.b.waitFor(/"msg":"node up: /, 20_000);
-    await body(configs);
+    await body(nodes.configs);
   } catch (error) {
-    const tail = (text: string) => text.split('\n').slice(-40).join('\n');
-    throw new Error(
-      `${(error as Error).message}\n--- node a (${label}) ---\n${tail(nodes.a.output())}\n--- node b ---\n${tail(nodes.b.output())}\n--- relay ---\n${tail(relay.output())}`,
-      { cause: error },
-    );
+    throw nodes.explain(error);
   } finally {
-    await Promise.all([stopProcess(nodes.a.child), stopProcess(nodes.b.child)]);
-    if (process.env.SWITCHBACK_E2E_LOGS) {
-      for (const role of ['a', 'b'] as const) {
-        await writeFile(
-          join(process.env.SWITCHBACK_E2E_LOGS, `${label}-${role}.log`),
-          nodes[role].output(),
-        );
-      }
-      await writeFile(join(process.env.SWITCHBACK_E2E_LOGS, 'relay.log'), relay.output());
+    running = undefined;
+    await nodes.stop();
+    for (const role of ['a', 'b'] as const) {
+      const child = nodes.procs[role].child;
+      expect(child.exitCode ?? child.signalCode).not.toBeNull();
     }
   }
 }

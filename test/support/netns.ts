@@ -224,22 +224,57 @@ export async function createUnderlay(options: UnderlayOptions = {}): Promise<Und
   }
 }
 
+export interface CutOptions {
+  /** nftables table to hold the rules, so several cuts can coexist; default "switchback_e2e". */
+  table?: string;
+  /**
+   * 'drop' (default): packets vanish in both directions, as on a broken link.
+   * 'reject': a firewall that refuses: TCP arriving from the peer is answered
+   * with a reset (run it on both sides, so each side's dials are refused by
+   * the other; the resets themselves pass).
+   */
+  verdict?: 'drop' | 'reject';
+  /** Only traffic to or from this one of our own addresses (default: any of ours). */
+  localAddress?: string;
+}
+
 /**
  * Drops all underlay traffic between `ns` and `peerAddress` in both
  * directions (inside `ns` only); the relay and everything else stay reachable.
  * Run it in both a and b to cut the direct path the way a broken link would:
- * packets vanish, no RST, no ICMP.
+ * packets vanish, no RST, no ICMP. Pass the relay's address to blackhole the
+ * relay path instead, and another `table` to hold both cuts at once.
  */
-export async function cutPeer(ns: string, peerAddress: string): Promise<void> {
+export async function cutPeer(
+  ns: string,
+  peerAddress: string,
+  options: CutOptions = {},
+): Promise<void> {
+  const table = options.table ?? NFT_TABLE;
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(table))
+    throw new RangeError(`bad nftables table name "${table}"`);
+  const local = options.localAddress;
+  const inbound = `ip saddr ${peerAddress}${local ? ` ip daddr ${local}` : ''}`;
+  const outbound = `ip daddr ${peerAddress}${local ? ` ip saddr ${local}` : ''}`;
+  const rules =
+    options.verdict === 'reject'
+      ? {
+          input: [
+            `${inbound} tcp flags & rst == rst accept`,
+            `${inbound} meta l4proto tcp reject with tcp reset`,
+          ],
+          output: [],
+        }
+      : { input: [`${inbound} drop`], output: [`${outbound} drop`] };
   const ruleset = [
-    `table inet ${NFT_TABLE} {`,
+    `table inet ${table} {`,
     '  chain input {',
     '    type filter hook input priority 0; policy accept;',
-    `    ip saddr ${peerAddress} drop`,
+    ...rules.input.map((rule) => `    ${rule}`),
     '  }',
     '  chain output {',
     '    type filter hook output priority 0; policy accept;',
-    `    ip daddr ${peerAddress} drop`,
+    ...rules.output.map((rule) => `    ${rule}`),
     '  }',
     '}',
     '',
@@ -254,11 +289,44 @@ export async function cutPeer(ns: string, peerAddress: string): Promise<void> {
 }
 
 /** Removes what `cutPeer` added in `ns` (a no-op when nothing was cut). */
-export async function restorePeer(ns: string): Promise<void> {
+export async function restorePeer(ns: string, options: { table?: string } = {}): Promise<void> {
+  const table = options.table ?? NFT_TABLE;
   const listed = await exec('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables']);
-  if (listed.stdout.includes(NFT_TABLE)) {
-    await mustExec('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', NFT_TABLE]);
+  if (listed.stdout.split('\n').some((line) => line.trim() === `table inet ${table}`)) {
+    await mustExec('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', table]);
   }
+}
+
+/**
+ * Moves `ns`'s underlay address on `dev` from `from` to `to` (same prefix,
+ * same link) the way a DHCP renewal does: the new address is added, then the
+ * old one deleted. Secondaries are promoted (`promote_secondaries`, as
+ * systemd sets it everywhere), so the new address takes over the subnet
+ * route and its preferred source: new sockets leave from it, sockets bound to
+ * the old one are left with an address that no longer exists.
+ */
+export async function moveAddress(
+  ns: string,
+  dev: string,
+  from: string,
+  to: string,
+  prefix = UNDERLAY.prefix,
+): Promise<void> {
+  await mustExec('ip', [
+    'netns',
+    'exec',
+    ns,
+    'sysctl',
+    '-qw',
+    `net.ipv4.conf.${dev}.promote_secondaries=1`,
+  ]);
+  await mustExec('ip', ['-n', ns, 'addr', 'add', `${to}/${prefix}`, 'dev', dev]);
+  await mustExec('ip', ['-n', ns, 'addr', 'del', `${from}/${prefix}`, 'dev', dev]);
+}
+
+/** `ip link set DEV up|down` inside `ns`. */
+export async function setLink(ns: string, dev: string, state: 'up' | 'down'): Promise<void> {
+  await mustExec('ip', ['-n', ns, 'link', 'set', dev, state]);
 }
 
 /** Kills every process started in these namespaces, then deletes the namespaces. */

@@ -362,8 +362,11 @@ describe('nodes on a relay cluster (nats-server, three relay processes, two node
       state: 'connected.steady',
       lastSwitch: { from: viaProxy, to: r2!.url, reason: 'RELAY_DEAD' },
     });
-    // Noticed by the link's own pings, not before deadAfter.
-    expect(resumed.ms).toBeGreaterThan(defaultRelayLinkTimings.deadAfterMs);
+    // Noticed by the link's own pings: deadAfter after the last pong, which
+    // came at most one ping interval before the cut.
+    expect(resumed.ms).toBeGreaterThan(
+      defaultRelayLinkTimings.deadAfterMs - defaultRelayLinkTimings.pingIntervalMs,
+    );
     expect(tally.duplicated).toBe(0);
     expect(tally.reordered).toBe(0);
     expect(lostFrom(tally, resumed.seq, forth.sent)).toBe(0);

@@ -1,12 +1,17 @@
-// The AEAD used for DATA (docs/protocol.md §6.1): ChaCha20-Poly1305 (IETF,
-// 96-bit nonce). Chosen over XChaCha20 because the nonce is a counter, never
-// random, so the extended nonce buys nothing and costs an HChaCha20 per frame.
+// The AEAD used for DATA and CONTROL (docs/protocol.md §9.1): ChaCha20-Poly1305
+// (IETF, 96-bit nonce). Chosen over XChaCha20 because the nonce is a counter,
+// never random, so the extended nonce buys nothing and costs an HChaCha20 per
+// frame.
 //
-//   nonce = epoch u32 BE | counter u64 BE   (= bytes 2..14 of the DATA frame)
-//   ad    = version | type | epoch | counter (= bytes 0..14 of the DATA frame)
+//   nonce = epoch u32 BE | counter u64 BE          (= bytes 6..18 of the frame)
+//   ad    = version | type | tag | epoch | counter (= bytes 0..18 of the frame)
 //
 // Per-epoch keys come from a one-way ratchet, so a key that leaks today does
-// not open yesterday's frames:  k(e+1) = crypto_kdf(k(e), id 1, "sbrekey1").
+// not open yesterday's frames:  k(e+1) = crypto_kdf(k(e), id 1, "sbrekey2").
+// Each counter space seals with its own key of the epoch:
+//   k(e, space) = crypto_kdf(k(e), id 1 + space, "sbspace2")
+// so a data frame and a control frame with the same epoch and counter never
+// share a (key, nonce) pair.
 //
 // Hot path: libsodium-wrappers copies every argument into WebAssembly memory
 // (one malloc each), copies the result out and frees. For DATA frames we use
@@ -14,13 +19,21 @@
 // header and plaintext straight into it, and the sealed frame comes out with a
 // single copy. Falls back to the wrappers if the low-level module is absent.
 import * as sodiumModule from 'libsodium-wrappers';
-import { AEAD_TAG_BYTES, DATA_HEADER_BYTES, MAX_FRAME_BYTES } from '../protocol/frames.js';
+import {
+  AEAD_TAG_BYTES,
+  DATA_HEADER_BYTES,
+  DATA_NONCE_OFFSET,
+  MAX_DATA_FRAME_BYTES,
+  MAX_FRAME_BYTES,
+  type Space,
+} from '../protocol/frames.js';
 import { requireSodium } from './sodium.js';
 
 export const AEAD_KEY_BYTES = 32;
 export const AEAD_NONCE_BYTES = 12;
-export const KDF_CONTEXT_REKEY = 'sbrekey1';
+export const KDF_CONTEXT_REKEY = 'sbrekey2';
 export const KDF_ID_NEXT_EPOCH = 1;
+export const KDF_CONTEXT_SPACE = 'sbspace2';
 
 /** Key of the next epoch in the same direction. */
 export function nextEpochKey(key: Uint8Array): Uint8Array {
@@ -32,14 +45,24 @@ export function nextEpochKey(key: Uint8Array): Uint8Array {
   );
 }
 
+/** The key one counter space seals with in an epoch: k(e, space). */
+export function spaceKey(epochKey: Uint8Array, space: Space): Uint8Array {
+  return requireSodium().crypto_kdf_derive_from_key(
+    AEAD_KEY_BYTES,
+    1 + space,
+    KDF_CONTEXT_SPACE,
+    epochKey,
+  );
+}
+
 export function wipe(key: Uint8Array): void {
   requireSodium().memzero(key);
 }
 
-/** Seals and opens whole DATA frames: frame = header(14) | ciphertext, with
- * header as associated data and header[2..14) as nonce. */
+/** Seals and opens whole DATA/CONTROL frames: frame = header(18) | ciphertext,
+ * with header as associated data and header[6..18) as nonce. */
 export interface FrameAead {
-  /** A scratch view of 14 + plaintextLength bytes: write header then
+  /** A scratch view of 18 + plaintextLength bytes: write header then
    * plaintext into it, then call seal(). Valid until the next call. */
   stage(plaintextLength: number): Uint8Array;
   /** The sealed frame (new bytes) for what was staged. */
@@ -90,7 +113,7 @@ class HeapAead implements FrameAead {
       DATA_HEADER_BYTES,
       0,
       0,
-      inPtr + 2,
+      inPtr + DATA_NONCE_OFFSET,
       keyPtr,
     );
     const heap = m.HEAPU8;
@@ -103,7 +126,7 @@ class HeapAead implements FrameAead {
   open(frame: Uint8Array, key: Uint8Array): Uint8Array | undefined {
     const { m, keyPtr, inPtr, outPtr } = this;
     const ciphertextLength = frame.length - DATA_HEADER_BYTES;
-    if (ciphertextLength < AEAD_TAG_BYTES || frame.length > MAX_FRAME_BYTES) return undefined;
+    if (ciphertextLength < AEAD_TAG_BYTES || frame.length > MAX_DATA_FRAME_BYTES) return undefined;
     let heap = m.HEAPU8;
     heap.set(frame, inPtr);
     heap.set(key, keyPtr);
@@ -118,7 +141,7 @@ class HeapAead implements FrameAead {
       inPtr,
       DATA_HEADER_BYTES,
       0,
-      inPtr + 2,
+      inPtr + DATA_NONCE_OFFSET,
       keyPtr,
     );
     heap = m.HEAPU8;
@@ -143,7 +166,7 @@ export class WrapperAead implements FrameAead {
       staged.subarray(DATA_HEADER_BYTES),
       ad,
       null,
-      ad.subarray(2),
+      ad.subarray(DATA_NONCE_OFFSET),
       key,
     );
     const frame = new Uint8Array(DATA_HEADER_BYTES + ciphertext.length);
@@ -159,7 +182,7 @@ export class WrapperAead implements FrameAead {
         null,
         frame.subarray(DATA_HEADER_BYTES),
         ad,
-        ad.subarray(2),
+        ad.subarray(DATA_NONCE_OFFSET),
         key,
       );
     } catch {

@@ -1,6 +1,6 @@
 // The direct path's TLS credentials: a self-signed X.509 certificate of the
 // node's own Ed25519 identity key, and the pin check that replaces CA trust
-// (docs/protocol.md §7). Peers are authorised by public key, as WireGuard
+// (docs/protocol.md §10). Peers are authorised by public key, as WireGuard
 // does, so the certificate is only a carrier for the key: TLS 1.3's
 // CertificateVerify proves the far end holds the private key of the key in
 // its certificate, and we compare that key with the one we pinned. Validity

@@ -14,12 +14,19 @@ export const CryptoErrorCode = {
   BAD_SIGNATURE: 'BAD_SIGNATURE', //             handshake signature does not verify
   BAD_KEY: 'BAD_KEY', //                         ephemeral key gives an all-zero X25519 result
   HANDSHAKE_STATE: 'HANDSHAKE_STATE', //         a RESP with no INIT pending, or for another INIT
+  INIT_REPLAYED: 'INIT_REPLAYED', //             INIT timestamp not newer than the greatest accepted from that peer
+  INIT_RATE_LIMITED: 'INIT_RATE_LIMITED', //     over the per-peer INIT budget (50/s): refused before verifying
+  INIT_TOO_SOON: 'INIT_TOO_SOON', //             a new INIT within 20 ms of the last accepted one from that peer
+  STATE_FILE_FORMAT: 'STATE_FILE_FORMAT', //     the handshake timestamp state file is not switchback-timestamp-v1
+  STATE_FILE_IO: 'STATE_FILE_IO', //             the timestamp state file cannot be read or written
   DECRYPT_FAILED: 'DECRYPT_FAILED', //           AEAD tag did not verify (tampered, wrong key)
   REPLAY: 'REPLAY', //                           counter already accepted (duplicate or replay)
   STALE: 'STALE', //                             counter is behind the replay window
   UNKNOWN_EPOCH: 'UNKNOWN_EPOCH', //             epoch neither current, previous (in grace) nor next
   COUNTER_EXHAUSTED: 'COUNTER_EXHAUSTED', //     sender ran out of counters: a new handshake is due
   SESSION_CLOSED: 'SESSION_CLOSED', //           seal() after close()
+  UNKNOWN_SESSION: 'UNKNOWN_SESSION', //         sealed frame's tag names no session we hold (current, next, previous)
+  NO_SESSION: 'NO_SESSION', //                   seal with no current session (SessionSlots before promotion)
   HMAC_MISMATCH: Reason.HMAC_MISMATCH, //        re-handshake proof did not verify
 } as const;
 export type CryptoErrorCode = (typeof CryptoErrorCode)[keyof typeof CryptoErrorCode];
@@ -67,10 +74,30 @@ export type HandshakeErrorCode =
   | 'BAD_SIGNATURE'
   | 'BAD_KEY'
   | 'HANDSHAKE_STATE'
-  | 'KEY_FORMAT';
+  | 'KEY_FORMAT'
+  | 'INIT_REPLAYED'
+  | 'INIT_RATE_LIMITED'
+  | 'INIT_TOO_SOON';
 
-/** The end-to-end handshake refused a message (docs/protocol.md §5). */
+/** The end-to-end handshake refused a message (docs/protocol.md §6). The
+ * caller counts every refusal by code; INIT_REPLAYED, INIT_RATE_LIMITED and
+ * INIT_TOO_SOON are what a replaying relay causes: count them, don't warn. */
 export class HandshakeError extends CryptoError<HandshakeErrorCode> {}
+
+/** The handshake timestamp state file (docs/protocol.md §1.2) is unusable;
+ * `path` names it. */
+export class StateFileError extends CryptoError<'STATE_FILE_FORMAT' | 'STATE_FILE_IO'> {
+  readonly path: string;
+  constructor(
+    code: 'STATE_FILE_FORMAT' | 'STATE_FILE_IO',
+    path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.path = path;
+  }
+}
 
 export type SessionErrorCode =
   | 'DECRYPT_FAILED'
@@ -78,13 +105,15 @@ export type SessionErrorCode =
   | 'STALE'
   | 'UNKNOWN_EPOCH'
   | 'COUNTER_EXHAUSTED'
-  | 'SESSION_CLOSED';
+  | 'SESSION_CLOSED'
+  | 'UNKNOWN_SESSION'
+  | 'NO_SESSION';
 
-/** A DATA frame was refused by the session (docs/protocol.md §6). Expected in
+/** A DATA or CONTROL frame was refused (docs/protocol.md §8, §9). Expected in
  * normal operation for REPLAY (duplicates on two paths): count, don't log. */
 export class SessionError extends CryptoError<SessionErrorCode> {}
 
-/** The direct-link proof failed (docs/protocol.md §8). */
+/** The direct-link proof failed (docs/protocol.md §11). */
 export class RehandshakeError extends CryptoError<'HMAC_MISMATCH'> {
   constructor(message: string) {
     super('HMAC_MISMATCH', message);

@@ -1,4 +1,4 @@
-// Direct-link proof (docs/protocol.md §8): on a freshly opened direct link,
+// Direct-link proof (docs/protocol.md §11): on a freshly opened direct link,
 // before any DATA, each side proves it holds the end-to-end session, so a TLS
 // endpoint that is not the session's peer cannot take over the traffic.
 //
@@ -15,10 +15,16 @@
 //   (crypto_kdf of the handshake's key material, docs §5); verification is
 //   crypto_auth_verify (constant time). Every failure is HMAC_MISMATCH.
 //
+//   Attempt id (docs/protocol.md §12): both sides know nD and nL after step 2,
+//      attemptId = BLAKE2b-128(LABEL_ATTEMPT | sessionId | nD | nL)
+//   It names this upgrade attempt; MIGRATE carries it, so a marker from an
+//   older attempt (late, or delayed by the relay) is recognised and ignored.
+//
 // Pure step functions: frames in, frames out; the direct-link service owns
 // sockets and timeouts.
 
 import {
+  ATTEMPT_ID_BYTES,
   type FrameOf,
   FrameType,
   MAC_BYTES,
@@ -31,8 +37,13 @@ import { requireSodium } from './sodium.js';
 
 export const REHANDSHAKE_FAILURE = Reason.HMAC_MISMATCH;
 const ascii = (text: string) => new TextEncoder().encode(text);
-export const LABEL_LISTENER = ascii('switchback/v1 rehandshake listener');
-export const LABEL_DIALER = ascii('switchback/v1 rehandshake dialer');
+export const LABEL_LISTENER = ascii('switchback/v2 rehandshake listener');
+export const LABEL_DIALER = ascii('switchback/v2 rehandshake dialer');
+export const LABEL_ATTEMPT = ascii('switchback/v2 migrate attempt');
+
+/** MIGRATE's attempt id before any proof completed (nothing to bind to): a
+ * receiver that waits for a marker of a real attempt never matches it. */
+export const NO_ATTEMPT = new Uint8Array(ATTEMPT_ID_BYTES);
 
 export type ChallengeFrame = FrameOf<typeof FrameType.REHANDSHAKE_CHALLENGE>;
 export type ResponseFrame = FrameOf<typeof FrameType.REHANDSHAKE_RESPONSE>;
@@ -148,5 +159,35 @@ export function checkConfirm(state: ListenerProofState, confirm: ConfirmFrame): 
     proofMessage(LABEL_DIALER, session.sessionId, dialerNonce, listenerNonce),
     session.proofKey,
     'REHANDSHAKE_CONFIRM',
+  );
+}
+
+/** The attempt id both sides derive from one proof exchange (§12). */
+export function attemptIdOf(
+  sessionId: Uint8Array,
+  dialerNonce: Uint8Array,
+  listenerNonce: Uint8Array,
+): Uint8Array {
+  return requireSodium().crypto_generichash(
+    ATTEMPT_ID_BYTES,
+    proofMessage(LABEL_ATTEMPT, sessionId, dialerNonce, listenerNonce),
+    null,
+  );
+}
+
+/** The dialer's attempt id, once the RESPONSE verified (after step 3). */
+export function dialerAttemptId(state: DialerProofState, response: ResponseFrame): Uint8Array {
+  return attemptIdOf(state.session.sessionId, state.dialerNonce, response.nonce);
+}
+
+/** The listener's attempt id (known from step 2; trust it after step 4). */
+export function listenerAttemptId(state: ListenerProofState): Uint8Array {
+  return attemptIdOf(state.session.sessionId, state.dialerNonce, state.listenerNonce);
+}
+
+/** True when a MIGRATE's attempt id is the expected one (constant time). */
+export function sameAttempt(a: Uint8Array, b: Uint8Array): boolean {
+  return (
+    a.length === ATTEMPT_ID_BYTES && b.length === ATTEMPT_ID_BYTES && requireSodium().memcmp(a, b)
   );
 }

@@ -1,7 +1,7 @@
 // Sliding anti-replay window over 64-bit-in-spirit counters (exact up to
 // 2^53 - 1), after RFC 6479: a ring of 32-bit words, no shifting, O(1) per
 // frame. It remembers the highest accepted counter and which of the
-// WINDOW_SIZE counters below it were seen (docs/protocol.md §6.3).
+// WINDOW_SIZE counters below it were seen (docs/protocol.md §9.3).
 //
 // Use: check() before decrypting (cheap drop of replays), accept() only after
 // the frame authenticated, so forged frames cannot move the window.

@@ -134,9 +134,30 @@ export function createNodeMetrics(observer: NodeObserver): NodeMetrics {
       ),
     status,
   });
+  new Gauge({
+    name: 'switchback_peer_capability',
+    help: 'A capability negotiated with the peer in the current session (1 per flag, docs/protocol.md section 7); absent without a session.',
+    labelNames: ['peer', 'capability'],
+    registers,
+    collect() {
+      this.reset();
+      for (const peer of status().peers) {
+        for (const capability of peer.session?.capabilities ?? []) {
+          this.set({ peer: peer.name, capability }, 1);
+        }
+      }
+    },
+  });
+  mirroredCounter(registry, {
+    name: 'switchback_peer_session_promotions_total',
+    help: 'Sessions promoted from next to current: the peer confirmed a handshake this node answered.',
+    labelNames: ['peer'],
+    read: (s) => s.peers.map((peer) => [{ peer: peer.name }, peer.session?.promotions ?? 0]),
+    status,
+  });
   mirroredCounter(registry, {
     name: 'switchback_peer_drops_total',
-    help: 'Frames from or to the peer that were dropped, by reason (REPLAY, DECRYPT_FAILED, NO_PATH, ...).',
+    help: 'Frames from or to the peer that were dropped or refused, by reason (REPLAY, DECRYPT_FAILED, NO_PATH, INIT_REPLAYED, UNKNOWN_SESSION, ...).',
     labelNames: ['peer', 'reason'],
     read: (s) =>
       s.peers.flatMap((peer) =>

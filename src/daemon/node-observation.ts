@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import type { RelaySwitch } from '../machines/relay-link.js';
 import { stateString } from '../machines/state-value.js';
+import { capabilityNames } from '../protocol/capabilities.js';
 import type { Address } from '../protocol/frames.js';
 import { DropReason } from '../services/drop-reasons.js';
 import type { PeerLink } from '../services/peer-link.js';
@@ -23,6 +24,7 @@ import type {
   PingResult,
   RelayEntryStatus,
   RelayStatus,
+  SessionStatus,
   TransitionRecord,
 } from './node-status.js';
 import type { PeerChart } from './peer-chart.js';
@@ -308,9 +310,22 @@ export class NodeObservation implements NodeObserver {
       lastHandshake: link.lastHandshake,
       paired: link.paired,
       paths: { relay: figures('relay'), direct: figures('direct') },
+      session: sessionStatus(link),
       drops: withGapsSkipped(link.drops, link.ordering.skipped),
     };
   }
+}
+
+function sessionStatus(link: PeerLink): SessionStatus | null {
+  const session = link.session();
+  if (!session) return null;
+  return {
+    role: session.role,
+    capabilities: capabilityNames(session.capabilities),
+    peerCapabilities: session.peerCapabilities,
+    holdsNext: link.sessions.holdsNext,
+    promotions: link.sessions.slotStats.promoted,
+  };
 }
 
 /** Frames the in-order receiver gave up waiting for (lost with a dead path) count as drops too. */

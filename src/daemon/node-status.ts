@@ -58,8 +58,24 @@ export interface PeerStatus {
   /** The relay has paired us with this peer (both sides asked). */
   paired: boolean;
   paths: Record<PathName, PathFigures>;
-  /** Frames dropped, by reason (replay, decrypt, queueFull, …). */
+  /** The end-to-end session in use; null before the first handshake. */
+  session: SessionStatus | null;
+  /** Frames dropped or refused, by reason (REPLAY, INIT_REPLAYED, UNKNOWN_SESSION, …; docs/cli.md). */
   drops: Record<string, number>;
+}
+
+/** The current end-to-end session of a peer (docs/protocol.md §7, §8). */
+export interface SessionStatus {
+  /** Which side started its handshake. */
+  role: 'initiator' | 'responder';
+  /** The negotiated capabilities: flags both advertised and this node knows, by name. */
+  capabilities: string[];
+  /** What the peer advertised, as the u32 (flags unknown here included). */
+  peerCapabilities: number;
+  /** A newer session waits for the peer's first frame under it (the *next* slot). */
+  holdsNext: boolean;
+  /** Sessions promoted from next since the node started. */
+  promotions: number;
 }
 
 export interface RelayStatus {

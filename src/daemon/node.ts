@@ -20,6 +20,7 @@ import { createTlsCredentials, type TlsCredentials } from '../crypto/certificate
 import { encodeKey, type Identity, keysEqual } from '../crypto/identity.js';
 import { loadIdentity } from '../crypto/key-file.js';
 import { sodiumReady } from '../crypto/sodium.js';
+import { TimestampClock } from '../crypto/timestamp.js';
 import { errorCode } from '../errors.js';
 import { type RelayLinkMachine, relayLinkMachine } from '../machines/relay-link.js';
 import { stateString } from '../machines/state-value.js';
@@ -82,6 +83,9 @@ export class Node implements NodeObserver {
   readonly #relayHealth = new RelayLinkHealth();
   readonly #observation: NodeObservation;
   #closed = false;
+  /** INIT timestamps for every peer (docs/protocol.md §6.3): file-backed next
+   * to the key file, in memory when the identity was handed in. */
+  readonly #timestampClock: TimestampClock;
 
   private constructor(
     config: NodeConfig,
@@ -99,6 +103,9 @@ export class Node implements NodeObserver {
     this.#options = options;
     this.#logger = options.logger;
     this.pump = new PacketPump(device, this.#l2);
+    this.#timestampClock = options.identity
+      ? new TimestampClock()
+      : TimestampClock.forKeyFile(config.keyFile);
     this.#observation = new NodeObservation(
       {
         publicKey: encodeKey(identity.publicKey),
@@ -291,6 +298,7 @@ export class Node implements NodeObserver {
       name: config.name,
       peerKey: config.publicKey,
       identity: this.identity,
+      timestampClock: this.#timestampClock,
       timings: this.config.timings,
       quality: this.config.quality,
       relay: this.#uplink.pathTo(config.publicKey),

@@ -27,9 +27,14 @@
  *
  * The effects, and where they run:
  *   forgetPeerMigrated   entering listening: a marker from an earlier attempt completes nothing
- *   markRelayTail        entering migrating: MIGRATE(last seq) is the relay's last frame
+ *   markRelayTail        entering migrating: MIGRATE(attemptId, last seq) is the relay's last frame
  *   markDirectTail       leaving the direct path (usingDirect's exit, migrating's failures):
- *                        MIGRATE on the direct link, if it still takes one
+ *                        MIGRATE(attemptId, last seq) on the direct link, if it still takes one
+ *
+ * `context.attemptId` names the upgrade attempt both sides know once the
+ * re-handshake has proved the link (docs/protocol.md §12): the rehandshake
+ * step yields it, MIGRATE carries it, and the migrate step waits for the
+ * peer's marker of this attempt only.
  *   resendRecentDirect   entering suspect or fallingBack: frames only the direct path carried
  *                        since its last proof go again via the relay
  *   routeFrames          after every assignment of context.transport
@@ -67,6 +72,9 @@ export interface ConnectionContext {
   peerAddress: Address | null;
   /** Id of the direct link while one is open or being proven; null otherwise. */
   linkId: string | null;
+  /** The upgrade attempt's id (hex) from the re-handshake, carried by MIGRATE;
+   * null from the start of an attempt until its link is proved. */
+  attemptId: string | null;
   /** Direct attempts that failed or ended since the path was last stable. */
   failures: number;
   /** Wait before the next direct attempt, drawn on entry to usingRelay. */
@@ -106,6 +114,12 @@ export interface DirectLinkRef {
   linkId: string;
 }
 
+/** What the re-handshake proved: the attempt both sides now name the same way. */
+export interface ProvedAttempt {
+  /** docs/protocol.md §12 attempt id, as hex. */
+  attemptId: string;
+}
+
 function notProvided(name: string): never {
   throw new Error(`connection chart: actor "${name}" was not provided`);
 }
@@ -119,11 +133,14 @@ export const connectionActors = {
     notProvided('dial'),
   ),
   /** Prove the session both ways on the new link (HMAC challenge/response). */
-  rehandshake: fromPromise<void, { peer: string; linkId: string }>(async () =>
+  rehandshake: fromPromise<ProvedAttempt, { peer: string; linkId: string }>(async () =>
     notProvided('rehandshake'),
   ),
-  /** Move traffic onto the direct link without loss or reordering. */
-  migrate: fromPromise<void, { peer: string; linkId: string }>(async () => notProvided('migrate')),
+  /** Move traffic onto the direct link without loss or reordering; done when
+   * the peer's MIGRATE of this attempt arrived. */
+  migrate: fromPromise<void, { peer: string; linkId: string; attemptId: string }>(async () =>
+    notProvided('migrate'),
+  ),
   /** Ping the direct link (and probe the relay); report ALIVE, QUALITY_POOR and DIRECT_CLOSED. */
   heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(() =>
     notProvided('heartbeat'),
@@ -236,6 +253,7 @@ export const connectionMachine = setup({
     reason: Reason.STARTED,
     peerAddress: input.peerAddress ?? null,
     linkId: null,
+    attemptId: null,
     failures: 0,
     retryDelayMs: input.timings.retry.baseMs,
     seed: input.seed >>> 0 || 1,
@@ -304,7 +322,7 @@ export const connectionMachine = setup({
       },
       states: {
         listening: {
-          entry: 'forgetPeerMigrated',
+          entry: [assign({ attemptId: null }), 'forgetPeerMigrated'],
           invoke: {
             id: 'listen',
             src: 'listen',
@@ -358,7 +376,10 @@ export const connectionMachine = setup({
             id: 'rehandshake',
             src: 'rehandshake',
             input: ({ context }) => ({ peer: context.peer, linkId: context.linkId! }),
-            onDone: { target: 'migrating' },
+            onDone: {
+              target: 'migrating',
+              actions: assign({ attemptId: ({ event }) => event.output.attemptId }),
+            },
             onError: {
               target: '#connection.fallingBack',
               actions: [
@@ -388,7 +409,11 @@ export const connectionMachine = setup({
           invoke: {
             id: 'migrate',
             src: 'migrate',
-            input: ({ context }) => ({ peer: context.peer, linkId: context.linkId! }),
+            input: ({ context }) => ({
+              peer: context.peer,
+              linkId: context.linkId!,
+              attemptId: context.attemptId!,
+            }),
             onDone: {
               target: '#connection.usingDirect',
               actions: [assign({ reason: Reason.UPGRADED }), 'countUpgrade'],

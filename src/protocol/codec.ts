@@ -1,23 +1,35 @@
-// Binary codec for every Switchback frame (byte layouts: frames.ts comments and
-// docs/protocol.md §3). decodeFrame() returns a typed frame or throws a
-// ProtocolError with a stable code, whatever the bytes: it never reads past the
-// input, never loops on input-controlled counts, and wraps any surprise as
-// INTERNAL so that no other exception escapes.
+// Binary codec for every Switchback frame, protocol version 2 (byte layouts:
+// frames.ts comments and docs/protocol.md §4). decodeFrame() returns a typed
+// frame or throws a ProtocolError with a stable code, whatever the bytes: it
+// never reads past the input, never loops on input-controlled counts, and
+// wraps any surprise as INTERNAL so that no other exception escapes.
 //
 // Decoded byte fields: fixed-size fields (keys, nonces, macs, signatures) are
-// copies; the variable-size FORWARD payload and DATA ciphertext are views into
-// the input (zero copy), valid while the caller keeps the input unchanged.
-import { ProtocolError } from './errors.js';
+// copies; the variable-size FORWARD payload and DATA/CONTROL ciphertext are
+// views into the input (zero copy), valid while the caller keeps the input
+// unchanged.
+//
+// Only this file reads wire headers. Services that need one field on the hot
+// path use the small readers and writers of the "Hot path" section
+// (peekFrameType, readSpace, readSequence, readDataSequence, readSessionTag,
+// readSealedHeader, writeForwardKey, forwardHeader/encodeForward, readForward):
+// they allocate nothing (encodeForward: the frame itself) and throw
+// ProtocolError like the rest.
+import { ProtocolError, VersionMismatchError } from './errors.js';
 import {
   type Address,
+  ATTEMPT_ID_BYTES,
   DATA_HEADER_BYTES,
+  FORWARD_HEADER_BYTES,
   type Frame,
   FrameType,
   KEY_BYTES,
   MAC_BYTES,
   MAX_COUNTER,
+  MAX_DATA_FRAME_BYTES,
   MAX_FRAME_BYTES,
   MAX_NOTICE_BYTES,
+  MAX_SEALED_BYTES,
   MIN_CIPHERTEXT_BYTES,
   NONCE_BYTES,
   PeerGoneReason,
@@ -26,6 +38,9 @@ import {
   SealedKind,
   type SealedMessage,
   SIGNATURE_BYTES,
+  Space,
+  spaceOfKind,
+  TIMESTAMP_BYTES,
 } from './frames.js';
 import {
   addressBytes,
@@ -146,10 +161,7 @@ function checkHeader(bytes: Uint8Array): FrameType {
   if (bytes.length < 2)
     throw new ProtocolError('TRUNCATED', 'frame shorter than its 2-byte header');
   if (bytes[0] !== PROTOCOL_VERSION) {
-    throw new ProtocolError(
-      'BAD_VERSION',
-      `protocol version ${bytes[0]} is not ${PROTOCOL_VERSION}`,
-    );
+    throw new VersionMismatchError(bytes[0]!, isFrameType(bytes[1]!));
   }
   const type = bytes[1]!;
   if (!isFrameType(type)) {
@@ -178,10 +190,15 @@ function decodeUnchecked(bytes: Uint8Array): Frame {
   let frame: Frame;
   switch (type) {
     case FrameType.HELLO:
-      frame = { type, key: r.copy(KEY_BYTES, 'key') };
+      frame = { type, key: r.copy(KEY_BYTES, 'key'), capabilities: r.u32('capabilities') };
       break;
     case FrameType.CHALLENGE:
-      frame = { type, nonce: r.copy(NONCE_BYTES, 'nonce'), relayId: r.copy(KEY_BYTES, 'relayId') };
+      frame = {
+        type,
+        nonce: r.copy(NONCE_BYTES, 'nonce'),
+        relayId: r.copy(KEY_BYTES, 'relayId'),
+        capabilities: r.u32('capabilities'),
+      };
       break;
     case FrameType.AUTH:
       frame = { type, signature: r.copy(SIGNATURE_BYTES, 'signature') };
@@ -232,28 +249,47 @@ function decodeUnchecked(bytes: Uint8Array): Frame {
       break;
     }
     case FrameType.HANDSHAKE_INIT:
+      frame = {
+        type,
+        identity: r.copy(KEY_BYTES, 'identity'),
+        ephemeral: r.copy(KEY_BYTES, 'ephemeral'),
+        timestamp: r.copy(TIMESTAMP_BYTES, 'timestamp'),
+        capabilities: r.u32('capabilities'),
+        signature: r.copy(SIGNATURE_BYTES, 'signature'),
+      };
+      break;
     case FrameType.HANDSHAKE_RESP:
       frame = {
         type,
         identity: r.copy(KEY_BYTES, 'identity'),
         ephemeral: r.copy(KEY_BYTES, 'ephemeral'),
+        capabilities: r.u32('capabilities'),
         signature: r.copy(SIGNATURE_BYTES, 'signature'),
       };
       break;
-    case FrameType.DATA: {
+    case FrameType.DATA:
+    case FrameType.CONTROL: {
+      const name = type === FrameType.DATA ? 'DATA' : 'CONTROL';
+      if (bytes.length > MAX_DATA_FRAME_BYTES) {
+        throw new ProtocolError(
+          'TOO_LARGE',
+          `${name} frame of ${bytes.length} bytes exceeds ${MAX_DATA_FRAME_BYTES}`,
+        );
+      }
+      const tag = r.u32('tag');
       const epoch = r.u32('epoch');
       const counter = r.u64('counter');
       if (counter > BigInt(MAX_COUNTER)) {
-        throw new ProtocolError('BAD_VALUE', `DATA counter ${counter} exceeds 2^53 - 1`);
+        throw new ProtocolError('BAD_VALUE', `${name} counter ${counter} exceeds 2^53 - 1`);
       }
       const ciphertext = r.rest();
       if (ciphertext.length < MIN_CIPHERTEXT_BYTES) {
         throw new ProtocolError(
           'BAD_LENGTH',
-          `DATA ciphertext of ${ciphertext.length} bytes is shorter than ${MIN_CIPHERTEXT_BYTES}`,
+          `${name} ciphertext of ${ciphertext.length} bytes is shorter than ${MIN_CIPHERTEXT_BYTES}`,
         );
       }
-      frame = { type, epoch, counter, ciphertext };
+      frame = { type, tag, epoch, counter, ciphertext };
       break;
     }
     case FrameType.REHANDSHAKE_CHALLENGE:
@@ -339,11 +375,14 @@ export function encodeFrame(frame: Frame): Uint8Array {
 function encodeUnchecked(frame: Frame): Uint8Array {
   switch (frame.type) {
     case FrameType.HELLO:
-      return header(KEY_BYTES, frame.type).raw(checkBytes(frame.key, KEY_BYTES, 'key')).bytes;
+      return header(KEY_BYTES + 4, frame.type)
+        .raw(checkBytes(frame.key, KEY_BYTES, 'key'))
+        .u32(checkUint(frame.capabilities, 32, 'capabilities')).bytes;
     case FrameType.CHALLENGE:
-      return header(NONCE_BYTES + KEY_BYTES, frame.type)
+      return header(NONCE_BYTES + KEY_BYTES + 4, frame.type)
         .raw(checkBytes(frame.nonce, NONCE_BYTES, 'nonce'))
-        .raw(checkBytes(frame.relayId, KEY_BYTES, 'relayId')).bytes;
+        .raw(checkBytes(frame.relayId, KEY_BYTES, 'relayId'))
+        .u32(checkUint(frame.capabilities, 32, 'capabilities')).bytes;
     case FrameType.AUTH:
       return header(SIGNATURE_BYTES, frame.type).raw(
         checkBytes(frame.signature, SIGNATURE_BYTES, 'signature'),
@@ -395,15 +434,23 @@ function encodeUnchecked(frame: Frame): Uint8Array {
         .raw(text).bytes;
     }
     case FrameType.HANDSHAKE_INIT:
-    case FrameType.HANDSHAKE_RESP:
-      return header(2 * KEY_BYTES + SIGNATURE_BYTES, frame.type)
+      return header(2 * KEY_BYTES + TIMESTAMP_BYTES + 4 + SIGNATURE_BYTES, frame.type)
         .raw(checkBytes(frame.identity, KEY_BYTES, 'identity'))
         .raw(checkBytes(frame.ephemeral, KEY_BYTES, 'ephemeral'))
+        .raw(checkBytes(frame.timestamp, TIMESTAMP_BYTES, 'timestamp'))
+        .u32(checkUint(frame.capabilities, 32, 'capabilities'))
         .raw(checkBytes(frame.signature, SIGNATURE_BYTES, 'signature')).bytes;
-    case FrameType.DATA: {
+    case FrameType.HANDSHAKE_RESP:
+      return header(2 * KEY_BYTES + 4 + SIGNATURE_BYTES, frame.type)
+        .raw(checkBytes(frame.identity, KEY_BYTES, 'identity'))
+        .raw(checkBytes(frame.ephemeral, KEY_BYTES, 'ephemeral'))
+        .u32(checkUint(frame.capabilities, 32, 'capabilities'))
+        .raw(checkBytes(frame.signature, SIGNATURE_BYTES, 'signature')).bytes;
+    case FrameType.DATA:
+    case FrameType.CONTROL: {
       const counter = checkUint64(frame.counter, 'counter');
       if (counter > BigInt(MAX_COUNTER)) {
-        throw new ProtocolError('BAD_VALUE', `DATA counter ${counter} exceeds 2^53 - 1`);
+        throw new ProtocolError('BAD_VALUE', `sealed frame counter ${counter} exceeds 2^53 - 1`);
       }
       if (
         !(frame.ciphertext instanceof Uint8Array) ||
@@ -411,10 +458,18 @@ function encodeUnchecked(frame: Frame): Uint8Array {
       ) {
         throw new ProtocolError(
           'BAD_LENGTH',
-          `DATA ciphertext must be at least ${MIN_CIPHERTEXT_BYTES} bytes`,
+          `sealed frame ciphertext must be at least ${MIN_CIPHERTEXT_BYTES} bytes`,
         );
       }
-      return header(DATA_HEADER_BYTES - 2 + frame.ciphertext.length, frame.type)
+      const size = DATA_HEADER_BYTES + frame.ciphertext.length;
+      if (size > MAX_DATA_FRAME_BYTES) {
+        throw new ProtocolError(
+          'TOO_LARGE',
+          `sealed frame of ${size} bytes exceeds ${MAX_DATA_FRAME_BYTES}`,
+        );
+      }
+      return header(size - 2, frame.type)
+        .u32(checkUint(frame.tag, 32, 'tag'))
         .u32(checkUint(frame.epoch, 32, 'epoch'))
         .u64(counter)
         .raw(frame.ciphertext).bytes;
@@ -438,22 +493,36 @@ function encodeUnchecked(frame: Frame): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------
-// DATA hot path: header read/write without building a Frame object.
+// Hot path: header reads and writes without building a Frame object. Each
+// reads only what it names and allocates nothing (errors aside).
 
-/** Writes version, type, epoch and counter into target[offset..offset+14).
- * The session's seal path uses it to build a DATA frame in one allocation. */
-export function writeDataHeader(
+/**
+ * The type of a frame after checking its 2-byte header (size, version, known
+ * type), without decoding the body. A frame of another protocol version
+ * throws VersionMismatchError (code BAD_VERSION), whose line() names both.
+ */
+export function peekFrameType(bytes: Uint8Array): FrameType {
+  return checkHeader(bytes);
+}
+
+/** Writes the 18-byte header of a DATA or CONTROL frame into
+ * target[offset..offset+18): version, type, tag, epoch, counter. The session's
+ * seal path uses it to build a frame in one allocation. */
+export function writeSealedHeader(
   target: Uint8Array,
   offset: number,
+  space: Space,
+  tag: number,
   epoch: number,
   counter: number,
 ): void {
   target[offset] = PROTOCOL_VERSION;
-  target[offset + 1] = FrameType.DATA;
-  writeU32(target, offset + 2, epoch);
+  target[offset + 1] = space === Space.DATA ? FrameType.DATA : FrameType.CONTROL;
+  writeU32(target, offset + 2, tag);
+  writeU32(target, offset + 6, epoch);
   // counter ≤ 2^53 - 1: split into high and low 32-bit words without BigInt.
-  writeU32(target, offset + 6, Math.floor(counter / 0x1_0000_0000));
-  writeU32(target, offset + 10, counter >>> 0);
+  writeU32(target, offset + 10, Math.floor(counter / 0x1_0000_0000));
+  writeU32(target, offset + 14, counter >>> 0);
 }
 
 function writeU32(target: Uint8Array, offset: number, value: number): void {
@@ -473,158 +542,91 @@ function readU32(bytes: Uint8Array, offset: number): number {
   );
 }
 
-/** Epoch and counter of a DATA frame, parsed in place (no Frame object). */
-export interface DataHeader {
+/** Space, tag, epoch and counter of a DATA or CONTROL frame, parsed in place. */
+export interface SealedHeader {
+  space: Space;
+  tag: number;
   epoch: number;
   counter: number;
 }
 
-/** Checks that `bytes` is a well-formed DATA frame and fills `out` with its
- * epoch and counter. The ciphertext is bytes.subarray(DATA_HEADER_BYTES).
- * Throws ProtocolError (same codes as decodeFrame). */
-export function readDataHeader(bytes: Uint8Array, out: DataHeader): DataHeader {
-  expectType(bytes, FrameType.DATA, 'DATA');
-  if (bytes.length < DATA_HEADER_BYTES + MIN_CIPHERTEXT_BYTES) {
-    throw new ProtocolError('TRUNCATED', `DATA frame of ${bytes.length} bytes is too short`);
+/** Checks that `bytes` is a well-formed DATA or CONTROL frame and returns its
+ * space; the shared checks of every reader below. */
+function checkSealed(bytes: Uint8Array): Space {
+  const type = checkHeader(bytes);
+  if (type !== FrameType.DATA && type !== FrameType.CONTROL) {
+    throw new ProtocolError(
+      'UNKNOWN_TYPE',
+      `expected a DATA or CONTROL frame, got type 0x${type.toString(16)}`,
+    );
   }
-  const high = readU32(bytes, 6);
-  if (high > 0x1f_ffff) throw new ProtocolError('BAD_VALUE', 'DATA counter exceeds 2^53 - 1');
-  out.epoch = readU32(bytes, 2);
-  out.counter = high * 0x1_0000_0000 + readU32(bytes, 10);
+  if (bytes.length < DATA_HEADER_BYTES + MIN_CIPHERTEXT_BYTES) {
+    throw new ProtocolError('TRUNCATED', `sealed frame of ${bytes.length} bytes is too short`);
+  }
+  if (bytes.length > MAX_DATA_FRAME_BYTES) {
+    throw new ProtocolError(
+      'TOO_LARGE',
+      `sealed frame of ${bytes.length} bytes exceeds ${MAX_DATA_FRAME_BYTES}`,
+    );
+  }
+  if (readU32(bytes, 10) > 0x1f_ffff) {
+    throw new ProtocolError('BAD_VALUE', 'sealed frame counter exceeds 2^53 - 1');
+  }
+  return type === FrameType.DATA ? Space.DATA : Space.CONTROL;
+}
+
+function counterAt(bytes: Uint8Array): number {
+  return readU32(bytes, 10) * 0x1_0000_0000 + readU32(bytes, 14);
+}
+
+/** Checks a DATA or CONTROL frame and fills `out` with its header fields. The
+ * ciphertext is bytes.subarray(DATA_HEADER_BYTES). Throws ProtocolError (same
+ * codes as decodeFrame). */
+export function readSealedHeader(bytes: Uint8Array, out: SealedHeader): SealedHeader {
+  out.space = checkSealed(bytes);
+  out.tag = readU32(bytes, 2);
+  out.epoch = readU32(bytes, 6);
+  out.counter = counterAt(bytes);
   return out;
 }
 
-// ---------------------------------------------------------------------------
-// Sealed messages: the plaintext inside DATA (docs/protocol.md §6.2).
+/** The counter space of a DATA (Space.DATA) or CONTROL (Space.CONTROL) frame. */
+export function readSpace(bytes: Uint8Array): Space {
+  return checkSealed(bytes);
+}
 
-export function encodeSealed(msg: SealedMessage): Uint8Array {
-  try {
-    const size = sealedSize(msg);
-    const out = new Uint8Array(size);
-    writeSealed(msg, out, 0);
-    return out;
-  } catch (error) {
-    if (error instanceof ProtocolError) throw error;
-    throw new ProtocolError('INTERNAL', `sealed encoder failed: ${String(error)}`, {
-      cause: error,
-    });
+/** The counter (sequence number in its space) of a DATA or CONTROL frame. */
+export function readSequence(bytes: Uint8Array): number {
+  checkSealed(bytes);
+  return counterAt(bytes);
+}
+
+/** The counter of a DATA frame: its sequence number among data frames.
+ * UNKNOWN_TYPE for a CONTROL frame (its counter is another space's). */
+export function readDataSequence(bytes: Uint8Array): number {
+  if (checkSealed(bytes) !== Space.DATA) {
+    throw new ProtocolError('UNKNOWN_TYPE', 'a CONTROL frame has no data sequence number');
   }
+  return counterAt(bytes);
 }
 
-/** Bytes encodeSealed(msg) would produce. */
-export function sealedSize(msg: SealedMessage): number {
-  switch (msg.kind) {
-    case SealedKind.ETHERNET:
-      if (!(msg.frame instanceof Uint8Array)) {
-        throw new ProtocolError('BAD_LENGTH', 'ETHERNET frame must be a Uint8Array');
-      }
-      return 1 + msg.frame.length;
-    case SealedKind.PING:
-    case SealedKind.PONG:
-      return 13;
-    case SealedKind.MIGRATE:
-      return 9;
-    case SealedKind.CLOSE:
-      return 2;
-    default:
-      throw new ProtocolError(
-        'UNKNOWN_KIND',
-        `unknown sealed kind ${String((msg as { kind: unknown }).kind)}`,
-      );
+/** The session tag of a DATA or CONTROL frame (selects the receiver's session). */
+export function readSessionTag(bytes: Uint8Array): number {
+  checkSealed(bytes);
+  return readU32(bytes, 2);
+}
+
+/** Offset of the key in a FORWARD frame: [0] version [1] type [2..34] key. */
+export const FORWARD_KEY_OFFSET = 2;
+
+/** Overwrites the key of an already checked FORWARD frame in place (the relay
+ * turns a destination into the source this way: same layout, no copy). */
+export function writeForwardKey(frame: Uint8Array, key: Uint8Array): void {
+  if (key.length !== KEY_BYTES || frame.length < FORWARD_KEY_OFFSET + KEY_BYTES) {
+    throw new ProtocolError('BAD_LENGTH', 'FORWARD key must be 32 bytes inside a FORWARD frame');
   }
+  frame.set(key, FORWARD_KEY_OFFSET);
 }
-
-/** Writes msg at out[offset..offset + sealedSize(msg)). */
-export function writeSealed(msg: SealedMessage, out: Uint8Array, offset: number): void {
-  out[offset] = msg.kind;
-  switch (msg.kind) {
-    case SealedKind.ETHERNET:
-      out.set(msg.frame, offset + 1);
-      return;
-    case SealedKind.PING:
-    case SealedKind.PONG: {
-      const view = new DataView(out.buffer, out.byteOffset + offset);
-      view.setUint32(1, checkUint(msg.id, 32, 'id'));
-      view.setBigUint64(5, checkUint64(msg.sentAt, 'sentAt'));
-      return;
-    }
-    case SealedKind.MIGRATE:
-      new DataView(out.buffer, out.byteOffset + offset).setBigUint64(
-        1,
-        checkUint64(msg.lastSeq, 'lastSeq'),
-      );
-      return;
-    case SealedKind.CLOSE:
-      out[offset + 1] = checkUint(msg.reason, 8, 'reason');
-      return;
-  }
-}
-
-/** Decode a sealed plaintext. ETHERNET frames are views into `bytes`. Throws
- * ProtocolError only. */
-export function decodeSealed(bytes: Uint8Array): SealedMessage {
-  try {
-    return decodeSealedUnchecked(bytes);
-  } catch (error) {
-    if (error instanceof ProtocolError) throw error;
-    throw new ProtocolError('INTERNAL', `sealed decoder failed: ${String(error)}`, {
-      cause: error,
-    });
-  }
-}
-
-function decodeSealedUnchecked(bytes: Uint8Array): SealedMessage {
-  if (!(bytes instanceof Uint8Array))
-    throw new ProtocolError('NOT_BYTES', 'sealed plaintext must be a Uint8Array');
-  if (bytes.length < 1) throw new ProtocolError('TRUNCATED', 'sealed plaintext is empty');
-  if (bytes.length > MAX_FRAME_BYTES)
-    throw new ProtocolError('TOO_LARGE', 'sealed plaintext too large');
-  const kind = bytes[0]!;
-  const fixed = (size: number, name: string): DataView => {
-    if (bytes.length < size)
-      throw new ProtocolError('TRUNCATED', `${name} needs ${size} bytes, has ${bytes.length}`);
-    if (bytes.length > size)
-      throw new ProtocolError('TRAILING_BYTES', `${name} has ${bytes.length - size} extra bytes`);
-    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
-  switch (kind) {
-    case SealedKind.ETHERNET:
-      return { kind, frame: bytes.subarray(1) };
-    case SealedKind.PING:
-    case SealedKind.PONG: {
-      const view = fixed(13, kind === SealedKind.PING ? 'PING' : 'PONG');
-      return { kind, id: view.getUint32(1), sentAt: view.getBigUint64(5) };
-    }
-    case SealedKind.MIGRATE:
-      return { kind, lastSeq: fixed(9, 'MIGRATE').getBigUint64(1) };
-    case SealedKind.CLOSE:
-      fixed(2, 'CLOSE');
-      return { kind, reason: bytes[1]! };
-    default:
-      throw new ProtocolError('UNKNOWN_KIND', `unknown sealed kind ${kind}`);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Per-frame helpers for the data plane: the only places outside decodeFrame
-// that read or write wire headers, so services never index into frame bytes.
-
-/** The type byte of a received frame, for dispatch; -1 when there is none.
- * Unvalidated: decodeFrame / readDataHeader check the rest, so a frame whose
- * type looks right but is otherwise malformed still fails with its code. */
-export function frameTypeOf(bytes: Uint8Array): number {
-  return bytes.length >= 2 ? bytes[1]! : -1;
-}
-
-/** The counter (sequence number) of a DATA frame this process sealed itself:
- * well formed by construction, so it is read without checks or allocation. */
-export function sealedCounterOf(bytes: Uint8Array): number {
-  return readU32(bytes, 6) * 0x1_0000_0000 + readU32(bytes, 10);
-}
-
-/** version, type and key of a FORWARD frame: 34 bytes, the same for every
- * frame to (or from) one peer, so the data plane builds it once per peer. */
-export const FORWARD_HEADER_BYTES = 2 + KEY_BYTES;
 
 /** The FORWARD header for `key`, built once per peer (see encodeForward). */
 export function forwardHeader(key: Uint8Array): Uint8Array {
@@ -666,4 +668,156 @@ export function readForward(bytes: Uint8Array, out: ForwardParts): ForwardParts 
   out.key = bytes.subarray(2, FORWARD_HEADER_BYTES);
   out.payload = bytes.subarray(FORWARD_HEADER_BYTES);
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Sealed messages: the plaintext inside DATA and CONTROL (docs/protocol.md §9.2).
+
+export function encodeSealed(msg: SealedMessage): Uint8Array {
+  try {
+    const size = sealedSize(msg);
+    const out = new Uint8Array(size);
+    writeSealed(msg, out, 0);
+    return out;
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError('INTERNAL', `sealed encoder failed: ${String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Bytes encodeSealed(msg) would produce. */
+export function sealedSize(msg: SealedMessage): number {
+  switch (msg.kind) {
+    case SealedKind.ETHERNET:
+      if (!(msg.frame instanceof Uint8Array)) {
+        throw new ProtocolError('BAD_LENGTH', 'ETHERNET frame must be a Uint8Array');
+      }
+      if (1 + msg.frame.length > MAX_SEALED_BYTES) {
+        throw new ProtocolError(
+          'TOO_LARGE',
+          `ETHERNET frame of ${msg.frame.length} bytes does not fit a sealed message`,
+        );
+      }
+      return 1 + msg.frame.length;
+    case SealedKind.PING:
+    case SealedKind.PONG:
+      return 13;
+    case SealedKind.MIGRATE:
+      return 1 + ATTEMPT_ID_BYTES + 8;
+    case SealedKind.CLOSE:
+      return 2;
+    case SealedKind.KEEPALIVE:
+      return 6;
+    default:
+      throw new ProtocolError(
+        'UNKNOWN_KIND',
+        `unknown sealed kind ${String((msg as { kind: unknown }).kind)}`,
+      );
+  }
+}
+
+/** Writes msg at out[offset..offset + sealedSize(msg)). */
+export function writeSealed(msg: SealedMessage, out: Uint8Array, offset: number): void {
+  out[offset] = msg.kind;
+  switch (msg.kind) {
+    case SealedKind.ETHERNET:
+      out.set(msg.frame, offset + 1);
+      return;
+    case SealedKind.PING:
+    case SealedKind.PONG: {
+      const view = new DataView(out.buffer, out.byteOffset + offset);
+      view.setUint32(1, checkUint(msg.id, 32, 'id'));
+      view.setBigUint64(5, checkUint64(msg.sentAt, 'sentAt'));
+      return;
+    }
+    case SealedKind.MIGRATE: {
+      const attemptId = checkBytes(msg.attemptId, ATTEMPT_ID_BYTES, 'attemptId');
+      const lastSeq = checkUint64(msg.lastSeq, 'lastSeq');
+      out.set(attemptId, offset + 1);
+      new DataView(out.buffer, out.byteOffset + offset).setBigUint64(1 + ATTEMPT_ID_BYTES, lastSeq);
+      return;
+    }
+    case SealedKind.CLOSE:
+      out[offset + 1] = checkUint(msg.reason, 8, 'reason');
+      return;
+    case SealedKind.KEEPALIVE: {
+      const view = new DataView(out.buffer, out.byteOffset + offset);
+      const has = msg.nextTag !== null;
+      view.setUint8(1, has ? 1 : 0);
+      view.setUint32(2, has ? checkUint(msg.nextTag, 32, 'nextTag') : 0);
+      return;
+    }
+  }
+}
+
+/** Decode a sealed plaintext. ETHERNET frames are views into `bytes`. With
+ * `space`, a kind that belongs to the other space is UNKNOWN_KIND (a data
+ * frame never carries a PING, a control frame never an Ethernet frame).
+ * Throws ProtocolError only. */
+export function decodeSealed(bytes: Uint8Array, space?: Space): SealedMessage {
+  try {
+    const message = decodeSealedUnchecked(bytes);
+    if (space !== undefined && spaceOfKind(message.kind) !== space) {
+      throw new ProtocolError(
+        'UNKNOWN_KIND',
+        `sealed kind ${message.kind} does not belong in the ${space === Space.DATA ? 'data' : 'control'} space`,
+      );
+    }
+    return message;
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError('INTERNAL', `sealed decoder failed: ${String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function decodeSealedUnchecked(bytes: Uint8Array): SealedMessage {
+  if (!(bytes instanceof Uint8Array))
+    throw new ProtocolError('NOT_BYTES', 'sealed plaintext must be a Uint8Array');
+  if (bytes.length < 1) throw new ProtocolError('TRUNCATED', 'sealed plaintext is empty');
+  if (bytes.length > MAX_SEALED_BYTES)
+    throw new ProtocolError('TOO_LARGE', 'sealed plaintext too large');
+  const kind = bytes[0]!;
+  const fixed = (size: number, name: string): DataView => {
+    if (bytes.length < size)
+      throw new ProtocolError('TRUNCATED', `${name} needs ${size} bytes, has ${bytes.length}`);
+    if (bytes.length > size)
+      throw new ProtocolError('TRAILING_BYTES', `${name} has ${bytes.length - size} extra bytes`);
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+  switch (kind) {
+    case SealedKind.ETHERNET:
+      return { kind, frame: bytes.subarray(1) };
+    case SealedKind.PING:
+    case SealedKind.PONG: {
+      const view = fixed(13, kind === SealedKind.PING ? 'PING' : 'PONG');
+      return { kind, id: view.getUint32(1), sentAt: view.getBigUint64(5) };
+    }
+    case SealedKind.MIGRATE: {
+      const view = fixed(1 + ATTEMPT_ID_BYTES + 8, 'MIGRATE');
+      return {
+        kind,
+        attemptId: bytes.slice(1, 1 + ATTEMPT_ID_BYTES),
+        lastSeq: view.getBigUint64(1 + ATTEMPT_ID_BYTES),
+      };
+    }
+    case SealedKind.CLOSE:
+      fixed(2, 'CLOSE');
+      return { kind, reason: bytes[1]! };
+    case SealedKind.KEEPALIVE: {
+      const view = fixed(6, 'KEEPALIVE');
+      const flags = view.getUint8(1);
+      const tag = view.getUint32(2);
+      // One encoding only: flags 0 (no next) with tag 0, or flags 1 with the tag.
+      if (flags > 1 || (flags === 0 && tag !== 0)) {
+        throw new ProtocolError('BAD_VALUE', `KEEPALIVE flags ${flags} with next tag ${tag}`);
+      }
+      return { kind, nextTag: flags === 1 ? tag : null };
+    }
+    default:
+      throw new ProtocolError('UNKNOWN_KIND', `unknown sealed kind ${kind}`);
+  }
 }

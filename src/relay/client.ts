@@ -2,14 +2,13 @@ import { EventEmitter, on } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import WebSocket from 'ws';
-import { type Identity, signDetached } from '../crypto/identity.js';
+import type { Identity } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
-import { errorCode } from '../errors.js';
 import {
   decodeFrame,
   encodeFrame,
   type ForwardParts,
-  frameTypeOf,
+  peekFrameType,
   readForward,
 } from '../protocol/codec.js';
 import {
@@ -19,10 +18,10 @@ import {
   MAX_FRAME_BYTES,
   type PeerGoneReason,
 } from '../protocol/frames.js';
-import { authMessage, RELAY_ID_BYTES } from './auth-message.js';
+import { authenticate } from './client-auth.js';
 import { RelayClosedError, RelayError } from './errors.js';
 
-// The client side of the relay protocol (docs/protocol.md steps 1-5): used by
+// The client side of the relay protocol (docs/protocol.md §5 steps 1-5): used by
 // the tests, bench/relay.ts and the node's relay-link service. connect()
 // resolves once WELCOME arrived; after that the client only reports what the
 // relay says (events) and sends what it is told to (connectPeer, forward).
@@ -53,6 +52,8 @@ export interface RelayClientOptions {
   ca?: string | Buffer;
   /** For wss:// with a self-signed relay certificate in tests. Defaults to true. */
   rejectUnauthorized?: boolean;
+  /** Node ↔ relay capabilities we advertise in HELLO; default LOCAL_RELAY_CAPABILITIES. */
+  capabilities?: number;
 }
 
 export interface CloseInfo {
@@ -80,6 +81,10 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     readonly relayId: Uint8Array,
     /** Our address and port as the relay sees them (WELCOME). */
     readonly observed: Address,
+    /** What the relay advertised in CHALLENGE (unknown flags included). */
+    readonly relayCapabilities: number,
+    /** The negotiated node ↔ relay capabilities (ours ∩ the relay's ∩ known). */
+    readonly capabilities: number,
   ) {
     super();
     ws.on('message', (data, isBinary) => this.received(data as Buffer, isBinary));
@@ -92,7 +97,10 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     });
   }
 
-  /** Opens a WebSocket to `url` and authenticates as `identity` (steps 1-3). */
+  /** Opens a WebSocket to `url` and authenticates as `identity` (steps 1-3,
+   * client-auth.ts).
+   * A relay of another protocol version fails with RelayError
+   * VERSION_MISMATCH, whose message is one line naming both versions. */
   static async connect(
     url: string,
     identity: Identity,
@@ -112,101 +120,15 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       ...boundedDial(url, options.dialTimeoutMs),
     });
 
-    return new Promise<RelayClient>((resolve, reject) => {
-      let opened = false;
-      let relayId: Uint8Array | undefined;
-      const cleanup = () => {
-        signal.removeEventListener('abort', aborted);
-        ws.off('open', opening);
-        ws.off('message', message);
-        ws.off('close', closing);
-        ws.off('unexpected-response', unexpected);
-        // Keep an error listener: a late socket error must not crash the process.
-      };
-      const fail = (error: RelayError) => {
-        cleanup();
-        ws.on('error', () => {});
-        ws.terminate();
-        reject(error);
-      };
-      const aborted = () => {
-        const timedOut = timeout.aborted && !options.signal?.aborted;
-        fail(
-          timedOut
-            ? new RelayError('TIMEOUT', `relay ${url} did not welcome us in time`)
-            : new RelayError('ABORTED', 'relay connect aborted', { cause: signal.reason }),
-        );
-      };
-      // 1. HELLO(key)
-      const opening = () => {
-        opened = true;
-        ws.send(encodeFrame({ type: FrameType.HELLO, key: identity.publicKey }));
-      };
-      const message = (data: WebSocket.RawData, isBinary: boolean) => {
-        let frame: Frame;
-        try {
-          if (!isBinary) throw new RelayError('UNEXPECTED_FRAME', 'relay sent a text message');
-          frame = decodeFrame(data as Buffer);
-        } catch (cause) {
-          return fail(
-            new RelayError(
-              'UNEXPECTED_FRAME',
-              `relay sent an undecodable frame (${errorCode(cause)})`,
-              {
-                cause,
-              },
-            ),
-          );
-        }
-        // 2. CHALLENGE(nonce, relayId) → AUTH(signature)
-        if (frame.type === FrameType.CHALLENGE && !relayId) {
-          relayId = frame.relayId;
-          if (relayId.length !== RELAY_ID_BYTES) {
-            return fail(new RelayError('UNEXPECTED_FRAME', 'relay id has the wrong length'));
-          }
-          const signed = authMessage(relayId, frame.nonce, identity.publicKey);
-          ws.send(
-            encodeFrame({
-              type: FrameType.AUTH,
-              signature: signDetached(identity.secretKey, signed),
-            }),
-          );
-          return;
-        }
-        // 3. WELCOME(observed): from here on the client object owns the socket.
-        if (frame.type === FrameType.WELCOME && relayId) {
-          cleanup();
-          ws.on('error', () => {}); // errors end in 'close', which the client reports
-          resolve(new RelayClient(ws, identity.publicKey, relayId, frame.observed));
-          return;
-        }
-        fail(new RelayError('UNEXPECTED_FRAME', `relay sent frame type ${frame.type} during auth`));
-      };
-      const closing = (code: number, reason: Buffer) => {
-        cleanup();
-        reject(new RelayClosedError('AUTH_REJECTED', code, reason.toString()));
-      };
-      const unexpected = (_req: unknown, res: { statusCode?: number }) => {
-        fail(
-          new RelayError(
-            'CONNECT_FAILED',
-            `relay ${url} answered HTTP ${res.statusCode} instead of a websocket`,
-          ),
-        );
-      };
-      ws.on('error', (cause) => {
-        if (!opened) {
-          const timedOut = errorCode(cause) === 'DIAL_TIMEOUT';
-          const why = `cannot reach relay ${url}: ${cause.message}`;
-          fail(timedOut ? (cause as RelayError) : new RelayError('CONNECT_FAILED', why, { cause }));
-        }
-      });
-      ws.on('open', opening);
-      ws.on('message', message);
-      ws.on('close', closing);
-      ws.on('unexpected-response', unexpected);
-      signal.addEventListener('abort', aborted, { once: true });
-    });
+    const welcome = await authenticate(ws, identity, url, signal, timeout, options);
+    return new RelayClient(
+      ws,
+      identity.publicKey,
+      welcome.relayId,
+      welcome.observed,
+      welcome.relayCapabilities,
+      welcome.capabilities,
+    );
   }
 
   get isOpen(): boolean {
@@ -367,16 +289,18 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   private received(data: Buffer, isBinary: boolean): void {
     const handler = this.#forwardHandler;
-    if (handler !== undefined && isBinary && frameTypeOf(data) === FrameType.FORWARD) {
-      let parts: ForwardParts;
+    if (handler !== undefined && isBinary) {
+      let parts: ForwardParts | undefined;
       try {
-        parts = readForward(data, this.#forward);
+        if (peekFrameType(data) === FrameType.FORWARD) parts = readForward(data, this.#forward);
       } catch {
         this.ws.close(1002, 'undecodable frame from relay');
         return;
       }
-      handler(parts.key, parts.payload);
-      return;
+      if (parts !== undefined) {
+        handler(parts.key, parts.payload);
+        return;
+      }
     }
     let frame: Frame;
     try {

@@ -1,3 +1,5 @@
+import { PROTOCOL_VERSION } from '../protocol/frames.js';
+
 // Every way the relay ends a connection on purpose, one WebSocket close code
 // each (the 4000-4999 range is for applications, RFC 6455 §7.4.2). Clients and
 // tests branch on the number; the reason text is for people and stays short
@@ -24,6 +26,8 @@ export const CloseCode = {
   KEEPALIVE_TIMEOUT: 4012, //    no pong to the last keepalive ping (the socket is destroyed,
   //                             so the peer rarely sees this code; it is counted all the same)
   TOO_MANY_PEERS: 4013, //       CONNECT to more distinct peers than limits.maxPeersPerConnection
+  VERSION_MISMATCH: 4014, //     a frame of another protocol version (a v1 node's HELLO): the
+  //                             reason names the relay's version; the node must upgrade
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 export type CloseKind = keyof typeof CloseCode;
@@ -49,6 +53,10 @@ export const CLOSE_INFO: Record<CloseKind, CloseInfo> = {
   SHUTTING_DOWN: { reason: 'relay shutting down', metric: 'shutting_down' },
   KEEPALIVE_TIMEOUT: { reason: 'keepalive timeout', metric: 'keepalive_timeout' },
   TOO_MANY_PEERS: { reason: 'too many peers', metric: 'too_many_peers' },
+  VERSION_MISMATCH: {
+    reason: `relay speaks switchback protocol v${PROTOCOL_VERSION}; upgrade the node`,
+    metric: 'version_mismatch',
+  },
 };
 
 /** The close kind for a numeric code, or undefined for codes the relay never sends. */

@@ -10,6 +10,7 @@ export const RelayErrorCode = {
   CONNECT_FAILED: 'CONNECT_FAILED', //     the WebSocket did not open (refused, TLS, HTTP error)
   DIAL_TIMEOUT: 'DIAL_TIMEOUT', //         the TCP connect got no answer within dialTimeoutMs
   AUTH_REJECTED: 'AUTH_REJECTED', //       the relay closed the connection before WELCOME
+  VERSION_MISMATCH: 'VERSION_MISMATCH', // the relay speaks another protocol version (docs/protocol.md §13)
   UNEXPECTED_FRAME: 'UNEXPECTED_FRAME', // the relay sent something out of order or undecodable
   TIMEOUT: 'TIMEOUT', //                   no answer within the time allowed
   CLOSED: 'CLOSED', //                     the connection is closed

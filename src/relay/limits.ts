@@ -31,7 +31,8 @@ export interface RelayLimits {
 }
 
 export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
-  // The protocol's own ceiling: one sealed 1500-byte Ethernet frame fits many times over.
+  // The protocol's own ceiling (src/protocol/frames.ts, docs/protocol.md §2.2): a sealed
+  // 64 KiB offload super-frame with its virtio-net header, inside FORWARD.
   maxFrameBytes: MAX_FRAME_BYTES,
   // Two file descriptors per connection stays far below a 65k fd limit; raise with ulimit.
   maxConnections: 10_000,

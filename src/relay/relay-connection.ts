@@ -4,7 +4,13 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { keysEqual, verifyDetached } from '../crypto/identity.js';
 import { errorCode } from '../errors.js';
-import { decodeFrame, encodeFrame } from '../protocol/codec.js';
+import {
+  KNOWN_RELAY_CAPABILITIES,
+  LOCAL_RELAY_CAPABILITIES,
+  negotiateCapabilities,
+} from '../protocol/capabilities.js';
+import { decodeFrame, encodeFrame, writeForwardKey } from '../protocol/codec.js';
+import { VersionMismatchError } from '../protocol/errors.js';
 import { type Address, type Frame, FrameType, PeerGoneReason } from '../protocol/frames.js';
 import { authMessage } from './auth-message.js';
 import { CLOSE_INFO, CloseCode, type CloseKind, NoticeCode } from './close-codes.js';
@@ -21,7 +27,7 @@ import {
 import type { ReplayCache } from './replay-cache.js';
 import { monotonicMs, TokenBucket } from './token-bucket.js';
 
-// One client connection on the relay, walking docs/protocol.md steps 1-5:
+// One client connection on the relay, walking docs/protocol.md §5 steps 1-5:
 //
 //   hello ──HELLO──▶ auth ──AUTH ok──▶ ready ──(close, refusal)──▶ closed
 //     │               │                  │
@@ -42,13 +48,16 @@ export interface ConnectionContext {
 
 type State = 'hello' | 'auth' | 'ready' | 'closed';
 
-const FORWARD_KEY_OFFSET = 2; // [0] version [1] type [2..34] key (frames.ts)
 const EMPTY = new Uint8Array(0);
 
 export class RelayConnection implements DirectoryPeer {
   /** Set by HELLO; empty until then. */
   id: PeerId = '';
   key: Uint8Array = EMPTY;
+  /** What the client advertised in HELLO (unknown flags included); 0 until then. */
+  clientCapabilities = 0;
+  /** The negotiated node ↔ relay capabilities (HELLO ∩ CHALLENGE ∩ known). */
+  capabilities = 0;
   readonly observed: Address;
   /** False after a keepalive ping until anything (pong or frame) arrives. */
   private alive = true;
@@ -166,6 +175,13 @@ export class RelayConnection implements DirectoryPeer {
     try {
       frame = decodeFrame(data);
     } catch (error) {
+      if (error instanceof VersionMismatchError && error.typeKnown) {
+        // A node of another protocol version (a v1 node's HELLO: a known type
+        // behind another version byte; junk stays BAD_FRAME): its own close
+        // code, whose reason names our version (docs/protocol.md §13).
+        this.refuse('VERSION_MISMATCH', error.line('node', 'relay'));
+        return;
+      }
       const code = errorCode(error) ?? 'UNKNOWN';
       // Whole-frame size was checked above (maxFrameBytes ≤ the codec's limit), so a
       // TOO_LARGE here is a field's length prefix lying: junk like any other.
@@ -181,7 +197,7 @@ export class RelayConnection implements DirectoryPeer {
         this.connect(frame.peer, frame.listenPort);
         break;
       case FrameType.HELLO:
-        this.hello(frame.key);
+        this.hello(frame.key, frame.capabilities);
         break;
       case FrameType.AUTH:
         this.auth(frame.signature);
@@ -194,8 +210,8 @@ export class RelayConnection implements DirectoryPeer {
     }
   }
 
-  // 1. HELLO(key) → 2. CHALLENGE(nonce, relayId)
-  private hello(key: Uint8Array): void {
+  // 1. HELLO(key, capabilities) → 2. CHALLENGE(nonce, relayId, capabilities)
+  private hello(key: Uint8Array, capabilities: number): void {
     if (this.state === 'ready') {
       this.refuse('AUTH_REPLAYED', 'hello after welcome');
       return;
@@ -206,9 +222,15 @@ export class RelayConnection implements DirectoryPeer {
     }
     this.key = key;
     this.id = peerIdOf(key);
+    this.clientCapabilities = capabilities;
     this.nonce = new Uint8Array(randomBytes(32));
     this.state = 'auth';
-    this.sendControl({ type: FrameType.CHALLENGE, nonce: this.nonce, relayId: this.ctx.relayId });
+    this.sendControl({
+      type: FrameType.CHALLENGE,
+      nonce: this.nonce,
+      relayId: this.ctx.relayId,
+      capabilities: LOCAL_RELAY_CAPABILITIES,
+    });
   }
 
   // 2. AUTH(signature) → 3. WELCOME(observed address)
@@ -225,13 +247,24 @@ export class RelayConnection implements DirectoryPeer {
       this.refuse('AUTH_REPLAYED', 'signature seen before');
       return;
     }
-    const message = authMessage(this.ctx.relayId, this.nonce, this.key);
+    const message = authMessage(
+      this.ctx.relayId,
+      this.nonce,
+      this.key,
+      this.clientCapabilities,
+      LOCAL_RELAY_CAPABILITIES,
+    );
     if (!verifyDetached(this.key, message, signature)) {
       this.refuse('BAD_SIGNATURE');
       return;
     }
     this.ctx.replays.add(signature);
     clearTimeout(this.authTimer);
+    this.capabilities = negotiateCapabilities(
+      LOCAL_RELAY_CAPABILITIES,
+      this.clientCapabilities,
+      KNOWN_RELAY_CAPABILITIES,
+    );
     this.state = 'ready';
     this.ctx.stats.authenticated += 1;
     this.ctx.log.info(
@@ -271,7 +304,7 @@ export class RelayConnection implements DirectoryPeer {
     }
     // The frame goes on as received with the destination key overwritten by the
     // source key: same layout both ways, so no decode-encode copy per frame.
-    raw.set(this.key, FORWARD_KEY_OFFSET);
+    writeForwardKey(raw, this.key);
     const result = this.ctx.directory.deliver(this, to, raw);
     const { stats } = this.ctx;
     if (result === 'delivered') {

@@ -4,6 +4,7 @@
  * the part that owns the effect; none looks at what changed, because the
  * chart already says so by where the action sits.
  */
+import { NO_ATTEMPT } from '../crypto/rehandshake.js';
 import type { ConnectionEffects } from '../machines/connection.js';
 import type { PeerCounters } from './peer-counters.js';
 import type { PeerMigration } from './peer-migration.js';
@@ -22,8 +23,9 @@ export interface EffectPorts {
 export function connectionEffects(plane: EffectPorts): ConnectionEffects {
   return {
     routeFrames: ({ context }) => plane.sender.routeVia(context.transport),
-    markRelayTail: () => plane.sender.markRelayTail(),
-    markDirectTail: () => plane.sender.markTail('direct'),
+    markRelayTail: ({ context }) => plane.sender.markRelayTail(attemptBytes(context.attemptId)),
+    markDirectTail: ({ context }) =>
+      plane.sender.markTail('direct', attemptBytes(context.attemptId)),
     resendRecentDirect: () => {
       plane.sender.resendRecentDirect();
     },
@@ -32,4 +34,9 @@ export function connectionEffects(plane: EffectPorts): ConnectionEffects {
     countFallback: ({ context }) => plane.counters.fellBack(context.reason),
     countFailedAttempt: ({ context }) => plane.counters.attemptFailed(context.reason),
   };
+}
+
+/** The chart's attempt id (hex) as MIGRATE carries it; NO_ATTEMPT before a proof. */
+function attemptBytes(hex: string | null): Uint8Array {
+  return hex === null ? NO_ATTEMPT : new Uint8Array(Buffer.from(hex, 'hex'));
 }

@@ -1,4 +1,4 @@
-// Opening the direct path (docs/protocol.md §7): dialDirect() makes one
+// Opening the direct path (docs/protocol.md §10): dialDirect() makes one
 // outgoing mutual-TLS WebSocket and pins the server's key; establishDirect()
 // is the tie-break that runs our dial and the peer's inbound link side by side
 // and leaves exactly one link standing, the same one on both sides.
@@ -211,7 +211,7 @@ export interface EstablishOptions {
 export const SELECT_PING = Buffer.from('switchback-select-1');
 
 /**
- * The dial tie-break (docs/protocol.md §7):
+ * The dial tie-break (docs/protocol.md §10.1):
  *  1. The peer with the smaller key (byte-wise) dials at once; the larger one
  *     waits dialDelayMs for that link and dials only if none arrived (the
  *     smaller one may be unable to reach it).

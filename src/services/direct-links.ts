@@ -1,9 +1,9 @@
 /**
  * One peer's direct links: the one in use (`active`), and for each link the
- * inbox of re-handshake frames its proof reads (docs/protocol.md §8).
+ * inbox of re-handshake frames its proof reads (docs/protocol.md §11).
  *
  *   dial / listener ─ adopt(link) ─▶ id ──▶ rehandshake: nextProofFrame / sendRaw
- *   link message ─▶ DATA → onData(bytes)         (the receive side)
+ *   link message ─▶ DATA, CONTROL → onData(bytes) (the receive side)
  *                   REHANDSHAKE_* → the link's proof inbox
  *   link pong    ─▶ onPong(id)                    (the heartbeat's two-way proof)
  *
@@ -11,18 +11,18 @@
  * links only by id (context.linkId), so a late event for a forgotten id
  * finds nothing and does nothing.
  */
-import { encodeFrame, frameTypeOf } from '../protocol/codec.js';
+import { encodeFrame } from '../protocol/codec.js';
 import { type Frame, FrameType } from '../protocol/frames.js';
 import type { DirectLink } from './direct-link.js';
 import { DropReason } from './drop-reasons.js';
 import { LinkClosedError } from './errors.js';
-import { decodeOrCount, type PeerCounters } from './peer-counters.js';
+import { decodeOrCount, type PeerCounters, peekOrCount } from './peer-counters.js';
 
 export interface DirectLinksOptions {
   /** The peer's name, for errors and logs. */
   name: string;
   counters: PeerCounters;
-  /** A DATA frame arrived on a direct link. */
+  /** A DATA or CONTROL frame arrived on a direct link. */
   onData: (bytes: Uint8Array) => void;
   /** A pong arrived answering one of our pings (sendPing's id). */
   onPong: (id: number) => void;
@@ -141,10 +141,13 @@ export class DirectLinks {
   }
 
   #onMessage(id: string, bytes: Uint8Array): void {
-    switch (frameTypeOf(bytes)) {
+    switch (peekOrCount(bytes, this.#options.counters)) {
       case FrameType.DATA:
+      case FrameType.CONTROL:
         this.#options.onData(bytes);
         return;
+      case undefined:
+        return; // refused header, counted
       case FrameType.REHANDSHAKE_CHALLENGE:
       case FrameType.REHANDSHAKE_RESPONSE:
       case FrameType.REHANDSHAKE_CONFIRM: {

@@ -1,4 +1,4 @@
-// The node's ONE direct listener (docs/protocol.md §7): a TLS 1.3 WebSocket
+// The node's ONE direct listener (docs/protocol.md §10): a TLS 1.3 WebSocket
 // server that every authorised peer dials. Mutual TLS with our own pinning:
 // node:tls is told not to judge certificates (they are self-signed), and we
 // accept a client only when the Ed25519 key its certificate proved is in the

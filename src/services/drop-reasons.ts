@@ -26,6 +26,8 @@ export const DropReason = {
   UNEXPECTED_DIRECT_FRAME: 'UNEXPECTED_DIRECT_FRAME',
   /** A handshake message refused for another reason. */
   HANDSHAKE_FAILED: 'HANDSHAKE_FAILED',
+  /** A MIGRATE marker of another upgrade attempt (late or replayed): ignored. */
+  STALE_ATTEMPT: 'STALE_ATTEMPT',
   /** Sequence numbers the in-order receiver gave up waiting for (lost with a dead path). */
   GAP_SKIPPED: 'GAP_SKIPPED',
 } as const;

@@ -3,7 +3,7 @@
  * deadline honest.
  *
  * - Every heartbeatInterval: a WebSocket ping inside the pinned TLS stream of
- *   the direct link (docs/protocol.md §7.2). Only a pong answering one of
+ *   the direct link (docs/protocol.md §10.2). Only a pong answering one of
  *   OUR pings sends ALIVE (two-way proof); inbound data alone is not proof,
  *   since an asymmetric block still lets it arrive.
  * - Every interval the QualityJudge compares the direct path with the relay

@@ -4,8 +4,9 @@
  * here; status, metrics and the inspector read it. Counters only grow.
  */
 import { errorCode } from '../errors.js';
-import { decodeFrame } from '../protocol/codec.js';
-import type { Frame } from '../protocol/frames.js';
+import { decodeFrame, peekFrameType } from '../protocol/codec.js';
+import { VersionMismatchError } from '../protocol/errors.js';
+import type { Frame, FrameType } from '../protocol/frames.js';
 import { DropReason } from './drop-reasons.js';
 import type { PathName } from './peer-ports.js';
 
@@ -33,6 +34,15 @@ export class PeerCounters {
   readonly failedAttempts: Record<string, number> = {};
   /** Frames sent again via the relay when the direct path turned suspect or was left. */
   resentViaRelay = 0;
+  /** The version byte of the first frame from the peer in another protocol
+   * version (docs/protocol.md §13); null while the peer speaks ours. */
+  peerVersion: number | null = null;
+  /** Where a line worth a warning goes (a peer of another protocol version). */
+  readonly warn: (line: string) => void;
+
+  constructor(options: { warn?: (line: string) => void } = {}) {
+    this.warn = options.warn ?? (() => {});
+  }
 
   /** Counts one dropped frame under `reason`; returns false for `return counters.drop(…)`. */
   drop(reason: string): false {
@@ -72,6 +82,24 @@ export function decodeOrCount(bytes: Uint8Array, counters: PeerCounters): Frame 
     return decodeFrame(bytes);
   } catch (error) {
     counters.drop(errorCode(error) ?? DropReason.BAD_FRAME);
+    return undefined;
+  }
+}
+
+/**
+ * The type of a frame from the peer (peekFrameType), or undefined with the
+ * refusal counted under its code. A peer of another protocol version is
+ * named in one line, once per peer (counters.warn), and counted as BAD_VERSION.
+ */
+export function peekOrCount(bytes: Uint8Array, counters: PeerCounters): FrameType | undefined {
+  try {
+    return peekFrameType(bytes);
+  } catch (error) {
+    counters.drop(errorCode(error) ?? DropReason.BAD_FRAME);
+    if (error instanceof VersionMismatchError && counters.peerVersion === null) {
+      counters.peerVersion = error.version;
+      counters.warn(error.line('peer'));
+    }
     return undefined;
   }
 }

@@ -3,8 +3,8 @@
  * its own file; this one only wires them and answers for the peer.
  *
  *   pump ─ send(frame) ─▶ PeerSender ─ seal ─▶ RelayPath | DirectLinks ─▶ sockets
- *   sockets ─▶ onRelayFrame / DirectLinks ─▶ PeerReceiver ─ open, order ─▶ onFrames ─▶ pump
- *   relay INIT/RESP ─▶ PeerSession (handshake, its timers) ─▶ a new Session for both sides
+ *   sockets ─▶ onRelayFrame / DirectLinks ─▶ PeerReceiver ─ open (PeerSession), order ─▶ onFrames
+ *   relay INIT/RESP ─▶ PeerSession (handshake, session slots, retransmit timer)
  *   heartbeat ─ sendPing / onPong ─▶ PeerProbes (RTT, loss per path)
  *
  * The connection chart (src/machines/connection.ts) decides; its actors act
@@ -16,16 +16,16 @@
  */
 import type { Identity } from '../crypto/identity.js';
 import type { Session } from '../crypto/session.js';
+import type { TimestampClock } from '../crypto/timestamp.js';
 import type { ConnectionEvent, Transport } from '../machines/connection.js';
 import type { ConnectionTimings } from '../machines/connection-timings.js';
-import { frameTypeOf } from '../protocol/codec.js';
 import { type Address, type Frame, FrameType } from '../protocol/frames.js';
 import type { EffectPorts } from './connection-effects.js';
 import { type DirectLink, LinkCloseCode } from './direct-link.js';
 import { DirectLinks } from './direct-links.js';
 import { DropReason } from './drop-reasons.js';
 import type { QualityPolicy } from './path-quality.js';
-import { PeerCounters } from './peer-counters.js';
+import { PeerCounters, peekOrCount } from './peer-counters.js';
 import { PeerMigration } from './peer-migration.js';
 import type { PathName, PeerPorts } from './peer-ports.js';
 import { PeerProbes, type PongHandler } from './peer-probes.js';
@@ -38,6 +38,8 @@ export interface PeerLinkOptions {
   name: string;
   peerKey: Uint8Array;
   identity: Identity;
+  /** INIT timestamps (one clock per node, docs/protocol.md §6.3); default: in memory. */
+  timestampClock?: TimestampClock;
   timings: ConnectionTimings;
   quality: QualityPolicy;
   /** The relay path to this peer (RelayUplink.pathTo). */
@@ -66,8 +68,8 @@ export class PeerLink implements PeerPorts, EffectPorts {
   readonly localKey: Uint8Array;
   readonly timings: ConnectionTimings;
   readonly quality: QualityPolicy;
-  readonly counters = new PeerCounters();
-  readonly migration = new PeerMigration();
+  readonly counters: PeerCounters;
+  readonly migration: PeerMigration;
   readonly sender: PeerSender;
   /** The peer's direct address from ESTABLISHED; null until paired (or when it does not listen). */
   endpoint: Address | null = null;
@@ -75,6 +77,8 @@ export class PeerLink implements PeerPorts, EffectPorts {
 
   readonly #options: PeerLinkOptions;
   readonly #session: PeerSession;
+  /** The peer's sessions as status reads them (slots, promotions). */
+  readonly sessions: Pick<PeerSession, 'current' | 'holdsNext' | 'slotStats'>;
   readonly #links: DirectLinks;
   readonly #receiver: PeerReceiver;
   readonly #probes: PeerProbes;
@@ -88,13 +92,16 @@ export class PeerLink implements PeerPorts, EffectPorts {
     this.localKey = options.identity.publicKey;
     this.timings = options.timings;
     this.quality = options.quality;
-    const counters = this.counters;
-    const session = () => this.#session.current;
     const log = options.log;
+    const counters = new PeerCounters({ warn: (line) => log?.('warn', line) });
+    this.counters = counters;
+    this.migration = new PeerMigration({ onStale: () => counters.drop(DropReason.STALE_ATTEMPT) });
+    const session = () => this.#session.current;
 
-    this.#session = new PeerSession({
+    this.sessions = this.#session = new PeerSession({
       identity: options.identity,
       peerKey: options.peerKey,
+      timestampClock: options.timestampClock,
       counters,
       sendViaRelay: (bytes) => options.relay.send(bytes),
       paired: () => this.paired,
@@ -117,14 +124,12 @@ export class PeerLink implements PeerPorts, EffectPorts {
       log: (message, fields) => log?.('debug', message, fields),
     });
     this.#receiver = new PeerReceiver({
-      session,
+      open: (bytes) => this.#session.open(bytes),
       counters,
       gapTimeoutMs: options.gapTimeoutMs,
       reply: (path, message) => this.sender.sendControl(path, message),
       onPong: (path, id) => this.#probes.answered(path, id),
-      onPeerMigrated: () => this.migration.arrived(),
-      onDecryptFailed: () => this.#session.decryptFailed(),
-      onOpened: () => this.#session.opened(),
+      onPeerMigrated: (attemptId) => this.migration.arrived(attemptId),
     });
     this.#probes = new PeerProbes({
       quality: options.quality,
@@ -154,7 +159,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
     return this.#receiver.ordering;
   }
 
-  /** When the current session was made (ms since the epoch); null before the first. */
+  /** When the current session became current (ms since the epoch); null before the first. */
   get lastHandshake(): number | null {
     return this.#session.lastHandshake;
   }
@@ -204,10 +209,13 @@ export class PeerLink implements PeerPorts, EffectPorts {
 
   /** An end-to-end frame from the peer, through the relay. */
   onRelayFrame(bytes: Uint8Array): void {
-    switch (frameTypeOf(bytes)) {
+    switch (peekOrCount(bytes, this.counters)) {
       case FrameType.DATA:
+      case FrameType.CONTROL:
         this.#receiver.receive(bytes, 'relay');
         return;
+      case undefined:
+        return; // refused header, counted
       case FrameType.HANDSHAKE_INIT:
       case FrameType.HANDSHAKE_RESP:
         this.#session.receive(bytes);
@@ -262,8 +270,8 @@ export class PeerLink implements PeerPorts, EffectPorts {
     return this.#links.sendRaw(linkId, frame);
   }
 
-  waitPeerMigrated(signal: AbortSignal): Promise<void> {
-    return this.migration.wait(signal);
+  waitPeerMigrated(attemptId: Uint8Array, signal: AbortSignal): Promise<void> {
+    return this.migration.wait(attemptId, signal);
   }
 
   sendPing(path: PathName): number | undefined {

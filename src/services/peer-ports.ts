@@ -39,9 +39,9 @@ export interface PeerPorts {
   /** Send a raw (unsealed) frame on a link: the re-handshake's frames. */
   sendRaw(linkId: string, frame: Frame): boolean;
 
-  /** Resolves once the peer's MIGRATE marker arrived on the relay during
-   * this upgrade attempt: the peer has moved its sending to the direct link. */
-  waitPeerMigrated(signal: AbortSignal): Promise<void>;
+  /** Resolves once the peer's MIGRATE marker of upgrade attempt `attemptId`
+   * arrived: the peer has moved its sending to the direct link. */
+  waitPeerMigrated(attemptId: Uint8Array, signal: AbortSignal): Promise<void>;
 
   /** Send a sealed PING on `path`; returns its id (stats record it). */
   sendPing(path: PathName): number | undefined;

@@ -5,7 +5,7 @@
  * - Direct: a WebSocket ping inside the mutually authenticated, pinned TLS
  *   stream of the active link — two-way proof on the data's own socket that
  *   uses no sequence number, so a probe lost with a dead path leaves no gap
- *   for the receiver to wait on (docs/protocol.md §7.2).
+ *   for the receiver to wait on (docs/protocol.md §10.2).
  * - Relay, which we do not trust: a sealed PING; the PONG comes back sealed.
  *
  * The heartbeat actor sends the probes and judges the path by the pongs;

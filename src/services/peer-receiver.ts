@@ -1,22 +1,27 @@
 /**
  * The receive side of one peer's data plane: open, dispatch, release in order.
  *
- *   DATA (relay or direct) ─▶ Session.open (replay window) ─▶ by sealed kind:
- *     ETHERNET ─▶ InOrderReceiver ─▶ onFrames(batch)          (the pump)
- *     PING     ─▶ PONG on the path it came by (that path is being measured)
- *     PONG     ─▶ onPong                                      (the probes)
- *     MIGRATE  ─▶ onPeerMigrated                              (the migrate step)
+ *   DATA or CONTROL (relay or direct) ─▶ open (session slots, replay window) ─▶ by sealed kind:
+ *     ETHERNET  ─▶ the session's InOrderReceiver ─▶ onFrames(batch)  (the pump)
+ *     PING      ─▶ PONG on the path it came by (that path is being measured)
+ *     PONG      ─▶ onPong                                     (the probes)
+ *     MIGRATE   ─▶ onPeerMigrated(attemptId)                  (the migrate step)
+ *     KEEPALIVE ─▶ nothing more (opening it was its job: it may promote a session)
  *
- * Control messages are handled on arrival; their sequence numbers still go
- * through the ordering, so they leave no gap behind. Frames the ordering
- * releases together reach the listeners as one batch (an array reused
- * between calls: listeners read it during the call and keep no reference).
+ * Control messages are in their own counter space (docs/protocol.md §9.1):
+ * they are handled on arrival and never enter the data ordering, so data
+ * never waits for one. Data sequence numbers are per session, so each
+ * session has its own ordering: a late frame of the previous session is put
+ * in order among that session's frames, never against the new one's
+ * numbers. Frames the orderings release together reach the listeners as one
+ * batch (an array reused between calls: listeners read it during the call
+ * and keep no reference).
  */
-import type { Session } from '../crypto/session.js';
+import type { Opened, Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import { SealedKind, type SealedMessage } from '../protocol/frames.js';
 import { DropReason } from './drop-reasons.js';
-import { InOrderReceiver } from './in-order-receiver.js';
+import { InOrderReceiver, type InOrderReceiverCounters } from './in-order-receiver.js';
 import type { PeerCounters } from './peer-counters.js';
 import type { PathName } from './peer-ports.js';
 
@@ -30,40 +35,53 @@ export const PEER_RECEIVER_DEFAULTS = {
   holdLimit: 4096,
 } as const;
 
+/** An opened frame and the session that opened it (SessionSlots.open gives one). */
+export interface OpenedFrame extends Opened {
+  session: Session;
+}
+
 export interface PeerReceiverOptions {
-  /** The session to open with; null before the first handshake. */
-  session: () => Session | null;
+  /** Open a frame with the peer's sessions (PeerSession.open); throws the
+   * refusal, which is counted here by its code. */
+  open: (bytes: Uint8Array) => OpenedFrame;
   counters: PeerCounters;
   gapTimeoutMs?: number;
   /** Seal `message` and send it on `path` (the PONG answering a PING). */
   reply: (path: PathName, message: SealedMessage) => void;
   /** A sealed PONG arrived on `path`. */
   onPong: (path: PathName, id: number) => void;
-  /** The peer's MIGRATE marker arrived: it has moved its sending to the direct link. */
-  onPeerMigrated: () => void;
-  /** A frame failed to authenticate under the current session. */
-  onDecryptFailed: () => void;
-  /** A frame opened: the two sides share the session. */
-  onOpened: () => void;
+  /** The peer's MIGRATE marker of upgrade attempt `attemptId` arrived: it
+   * has moved its sending (docs/protocol.md §12). */
+  onPeerMigrated: (attemptId: Uint8Array) => void;
 }
-
-/** Marks a sequence number that carried a control message, not a frame. */
-const CONTROL = null;
 
 export class PeerReceiver {
   readonly #options: PeerReceiverOptions;
   readonly #listeners = new Set<FramesListener>();
   readonly #batch: Uint8Array[] = [];
-  #ordering: InOrderReceiver<Uint8Array | null>;
+  /** One ordering per live session (at most the three slots'). */
+  readonly #orderings = new Map<Session, InOrderReceiver<Uint8Array>>();
+  /** The last ordering used, and its session: the common case skips the map. */
+  #last: InOrderReceiver<Uint8Array> | undefined;
+  #lastSession: Session | undefined;
+  /** What orderings of sessions already gone counted. */
+  readonly #retired: InOrderReceiverCounters = {
+    delivered: 0,
+    late: 0,
+    skipped: 0,
+    overflows: 0,
+    timeouts: 0,
+  };
 
   constructor(options: PeerReceiverOptions) {
     this.#options = options;
-    this.#ordering = this.#newOrdering();
   }
 
-  /** Counters of the in-order release (late, skipped, …). */
-  get ordering() {
-    return this.#ordering.counters;
+  /** Counters of the in-order release (late, skipped, …), over every session. */
+  get ordering(): InOrderReceiverCounters {
+    const sum = { ...this.#retired };
+    for (const ordering of this.#orderings.values()) addCounters(sum, ordering.counters);
+    return sum;
   }
 
   onFrames(listener: FramesListener): () => void {
@@ -71,66 +89,77 @@ export class PeerReceiver {
     return () => this.#listeners.delete(listener);
   }
 
-  /** A DATA frame from the peer, by either path. */
+  /** A DATA or CONTROL frame from the peer, by either path. */
   receive(bytes: Uint8Array, path: PathName): void {
     const options = this.#options;
-    const session = options.session();
-    if (!session) {
-      options.counters.drop(DropReason.NO_SESSION);
-      return;
-    }
-    let opened: ReturnType<Session['open']>;
+    let opened: OpenedFrame;
     try {
-      opened = session.open(bytes);
+      opened = options.open(bytes);
     } catch (error) {
       // REPLAY is the normal fate of the second copy while suspect.
-      const code = errorCode(error) ?? DropReason.OPEN_FAILED;
-      options.counters.drop(code);
-      if (code === 'DECRYPT_FAILED') options.onDecryptFailed();
+      options.counters.drop(errorCode(error) ?? DropReason.OPEN_FAILED);
       return;
     }
-    options.onOpened();
     options.counters.received(path, bytes.length);
 
     const message = opened.message;
     switch (message.kind) {
       case SealedKind.ETHERNET:
-        this.#ordering.push(opened.seq, message.frame);
+        this.#orderingOf(opened.session).push(opened.seq, message.frame);
         return;
       case SealedKind.PING:
         options.reply(path, { kind: SealedKind.PONG, id: message.id, sentAt: message.sentAt });
-        break;
+        return;
       case SealedKind.PONG:
         options.onPong(path, message.id);
-        break;
+        return;
       case SealedKind.MIGRATE:
         // Normally on the relay, as its last frame; on the direct link when
         // the relay was down as the peer moved (PeerSender.markRelayTail).
-        options.onPeerMigrated();
-        break;
+        options.onPeerMigrated(message.attemptId);
+        return;
       case SealedKind.CLOSE:
-        break;
+      case SealedKind.KEEPALIVE:
+        return;
     }
-    this.#ordering.push(opened.seq, CONTROL);
   }
 
-  /** A new session: its sequence numbers start at 0 again. */
+  /** The current session changed: orderings of sessions that are gone are dropped. */
   newSession(): void {
-    this.#ordering.close();
-    this.#ordering = this.#newOrdering();
+    for (const [session, ordering] of this.#orderings) {
+      if (!session.isClosed) continue;
+      addCounters(this.#retired, ordering.counters);
+      ordering.close();
+      this.#orderings.delete(session);
+    }
+    this.#last = this.#lastSession = undefined;
   }
 
   close(): void {
-    this.#ordering.close();
+    for (const ordering of this.#orderings.values()) ordering.close();
+    this.#orderings.clear();
+    this.#last = this.#lastSession = undefined;
   }
 
-  #newOrdering(): InOrderReceiver<Uint8Array | null> {
-    return new InOrderReceiver<Uint8Array | null>({
+  #orderingOf(session: Session): InOrderReceiver<Uint8Array> {
+    if (session === this.#lastSession) return this.#last!;
+    let ordering = this.#orderings.get(session);
+    if (!ordering) {
+      ordering = this.#newOrdering();
+      this.#orderings.set(session, ordering);
+    }
+    this.#last = ordering;
+    this.#lastSession = session;
+    return ordering;
+  }
+
+  #newOrdering(): InOrderReceiver<Uint8Array> {
+    return new InOrderReceiver<Uint8Array>({
       gapTimeoutMs: this.#options.gapTimeoutMs ?? PEER_RECEIVER_DEFAULTS.gapTimeoutMs,
       holdLimit: PEER_RECEIVER_DEFAULTS.holdLimit,
       firstSeq: 0,
       deliver: (frame) => {
-        if (frame !== CONTROL) this.#batch.push(frame);
+        this.#batch.push(frame);
       },
       released: () => this.#hand(),
     });
@@ -145,4 +174,12 @@ export class PeerReceiver {
       batch.length = 0;
     }
   }
+}
+
+function addCounters(into: InOrderReceiverCounters, from: InOrderReceiverCounters): void {
+  into.delivered += from.delivered;
+  into.late += from.late;
+  into.skipped += from.skipped;
+  into.overflows += from.overflows;
+  into.timeouts += from.timeouts;
 }

@@ -15,18 +15,13 @@
  * path's last frame) and resendRecentDirect (what a dying direct link may
  * have swallowed goes again via the relay).
  */
+
 import type { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import type { Transport } from '../machines/connection.js';
 import type { ConnectionTimings } from '../machines/connection-timings.js';
-import { FORWARD_HEADER_BYTES, sealedCounterOf } from '../protocol/codec.js';
-import {
-  AEAD_TAG_BYTES,
-  DATA_HEADER_BYTES,
-  MAX_FRAME_BYTES,
-  SealedKind,
-  type SealedMessage,
-} from '../protocol/frames.js';
+import { readDataSequence } from '../protocol/codec.js';
+import { MAX_SEALED_BYTES, SealedKind, type SealedMessage } from '../protocol/frames.js';
 import type { DirectLinks } from './direct-links.js';
 import { DropReason } from './drop-reasons.js';
 import type { PeerCounters } from './peer-counters.js';
@@ -41,10 +36,11 @@ export const PEER_SENDER_DEFAULTS = {
   resendRing: 4000,
 } as const;
 
-/** The largest Ethernet frame that, sealed, still fits a FORWARD on the relay
- * (the direct path takes the same, so a frame never fits one path only). */
-export const MAX_SEALABLE_FRAME =
-  MAX_FRAME_BYTES - FORWARD_HEADER_BYTES - DATA_HEADER_BYTES - 1 - AEAD_TAG_BYTES;
+/** The largest Ethernet frame a DATA frame carries (its sealed message is the
+ * kind byte and the frame): sealed, it still fits a FORWARD on the relay, and
+ * the direct path takes the same, so a frame never fits one path only
+ * (docs/protocol.md §2.2). */
+export const MAX_SEALABLE_FRAME = MAX_SEALED_BYTES - 1;
 
 export interface PeerSenderOptions {
   relay: RelayPath;
@@ -108,11 +104,11 @@ export class PeerSender {
       return this.#options.counters.drop(errorCode(error) ?? DropReason.SEAL_FAILED);
     }
     if (paths & Paths.DIRECT) {
-      this.#sendOn('direct', sealed);
+      this.#sendOn('direct', sealed, true);
       // Only a frame that went nowhere else may be lost with the direct path.
       if (paths === Paths.DIRECT) this.#ring.record(sealed, performance.now());
     }
-    if (paths & Paths.RELAY) this.#sendOn('relay', sealed);
+    if (paths & Paths.RELAY) this.#sendOn('relay', sealed, true);
     return true;
   }
 
@@ -127,28 +123,29 @@ export class PeerSender {
   sendControl(path: PathName, message: SealedMessage): boolean {
     const session = this.#options.session();
     if (!session || !this.writable(path)) return false; // no sequence number burnt
-    return this.#sendOn(path, session.seal(message));
+    return this.#sendOn(path, session.seal(message), false);
   }
 
   /**
-   * MIGRATE(last sequence sent on `path`) as that path's last frame: the far
-   * side learns we have moved off it. Sent even when the path carried nothing
-   * yet (the peer's migrate step waits for it as proof that we switched); a
-   * dead path gets none.
+   * MIGRATE(attemptId, last data sequence sent on `path`) as that path's
+   * last frame: the far side learns we have moved off it, in upgrade attempt
+   * `attemptId` (docs/protocol.md §12). Sent even when the path carried
+   * nothing yet (the peer's migrate step waits for it as proof that we
+   * switched); a dead path gets none.
    */
-  markTail(path: PathName): void {
+  markTail(path: PathName, attemptId: Uint8Array): void {
     const lastSeq = Math.max(0, this.#lastSeqOn[path]);
-    this.sendControl(path, { kind: SealedKind.MIGRATE, lastSeq: BigInt(lastSeq) });
+    this.sendControl(path, { kind: SealedKind.MIGRATE, attemptId, lastSeq: BigInt(lastSeq) });
   }
 
   /**
    * Entering migrating: MIGRATE as the relay's last frame. When the relay
    * cannot take it (it is down), the new direct link carries the marker
    * instead — the relay's tail is whatever it is — so an upgrade never
-   * needs the relay to be up.
+   * needs the relay to be up; the attempt id makes either path safe.
    */
-  markRelayTail(): void {
-    this.markTail(this.writable('relay') ? 'relay' : 'direct');
+  markRelayTail(attemptId: Uint8Array): void {
+    this.markTail(this.writable('relay') ? 'relay' : 'direct', attemptId);
   }
 
   /**
@@ -190,12 +187,13 @@ export class PeerSender {
     }
   }
 
-  #sendOn(path: PathName, sealed: Uint8Array): boolean {
+  #sendOn(path: PathName, sealed: Uint8Array, data: boolean): boolean {
     const sent =
       path === 'relay' ? this.#options.relay.send(sealed) : this.#options.direct.send(sealed);
     if (!sent) return false;
     this.#options.counters.sent(path, sealed.length);
-    this.#lastSeqOn[path] = sealedCounterOf(sealed);
+    // Only DATA counters are data sequence numbers (CONTROL has its own space).
+    if (data) this.#lastSeqOn[path] = readDataSequence(sealed);
     return true;
   }
 }

@@ -92,7 +92,9 @@ export function relayLinkServices(options: RelayLinkServicesOptions) {
     try {
       client = await dial(url, signal);
     } catch (error) {
-      const refused = errorCode(error) === 'AUTH_REJECTED';
+      // A relay of another protocol version refuses us as surely as a bad key.
+      const code = errorCode(error);
+      const refused = code === 'AUTH_REJECTED' || code === 'VERSION_MISMATCH';
       throw new RelayLinkError(
         refused ? RelayLinkReason.AUTH_REFUSED : RelayLinkReason.RELAY_UNREACHABLE,
         error instanceof Error ? error.message : String(error),

@@ -10,8 +10,8 @@
  * a path whose uplink has none, or whose socket has more than
  * maxBufferedBytes queued, is not writable and drops (the peer counts why).
  */
-import { encodeForward, FORWARD_HEADER_BYTES, forwardHeader } from '../protocol/codec.js';
-import { MAX_FRAME_BYTES } from '../protocol/frames.js';
+import { encodeForward, forwardHeader } from '../protocol/codec.js';
+import { FORWARD_HEADER_BYTES, MAX_FRAME_BYTES } from '../protocol/frames.js';
 import type { RelayClient } from '../relay/client.js';
 
 /** The relay path to one peer. */

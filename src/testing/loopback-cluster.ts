@@ -12,7 +12,7 @@ import pino from 'pino';
 import { compareKeys, encodeKey, generateIdentity, type Identity } from '../crypto/identity.js';
 import { sodiumReady } from '../crypto/sodium.js';
 import type { NodeConfig } from '../daemon/config.js';
-import { Node } from '../daemon/node.js';
+import { Node, type NodeOptions } from '../daemon/node.js';
 import type { PeerStatus } from '../daemon/node-status.js';
 import type { StartPeerChart } from '../daemon/peer-chart.js';
 import {
@@ -46,10 +46,13 @@ export interface LoopbackClusterOptions {
    * direction 'bToA' carries b → relay, 'aToB' relay → b.
    */
   relayProxyForB?: boolean;
+  /** Use this relay (e.g. a hostile one in its own process) instead of starting one here. */
+  relayUrl?: string;
 }
 
 export class LoopbackCluster {
-  readonly relay: RelayServer;
+  /** The relay started here; null when the nodes use options.relayUrl. */
+  readonly relay: RelayServer | null;
   readonly relayUrl: string;
   readonly nodes: Record<NodeName, Node>;
   /** The far end of each node's device: write frames "from the host", read what arrives. */
@@ -59,8 +62,11 @@ export class LoopbackCluster {
   /** Between node b and the relay when `relayProxyForB` was set. */
   relayProxy: FaultProxy | undefined;
 
+  readonly #configs: Partial<Record<NodeName, NodeConfig>> = {};
+  readonly #nodeOptions: Partial<Record<NodeName, NodeOptions>> = {};
+
   private constructor(
-    relay: RelayServer,
+    relay: RelayServer | null,
     relayUrl: string,
     nodes: Record<NodeName, Node>,
     hosts: Record<NodeName, MemoryDevice>,
@@ -78,11 +84,15 @@ export class LoopbackCluster {
   static async start(options: LoopbackClusterOptions = {}): Promise<LoopbackCluster> {
     await sodiumReady();
     const logger = options.logger ?? pino({ level: 'silent' });
-    const relay = new RelayServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      logger: logger.child({ component: 'relay' }),
-    });
-    const { url, port: relayPort } = await relay.start();
+    const relay = options.relayUrl
+      ? null
+      : new RelayServer({
+          listen: { host: '127.0.0.1', port: 0 },
+          logger: logger.child({ component: 'relay' }),
+        });
+    const { url, port: relayPort } = relay
+      ? await relay.start()
+      : { url: options.relayUrl!, port: Number(new URL(options.relayUrl!).port) };
     let identities = { a: await generateIdentity(), b: await generateIdentity() };
     if (
       options.smallerKey &&
@@ -95,6 +105,8 @@ export class LoopbackCluster {
       : undefined;
     const timings = { ...defaultConnectionTimings, ...options.timings };
     const made: Partial<Record<NodeName, Node>> = {};
+    const configs: Partial<Record<NodeName, NodeConfig>> = {};
+    const nodeOptions: Partial<Record<NodeName, NodeOptions>> = {};
     const hosts: Partial<Record<NodeName, MemoryDevice>> = {};
     let proxy: FaultProxy | undefined;
     try {
@@ -125,14 +137,19 @@ export class LoopbackCluster {
           relayTimings: defaultRelayLinkTimings,
           quality: { ...defaultQualityPolicy, ...options.quality },
         };
-        made[name] = await Node.start(config, {
+        nodeOptions[name] = {
           logger: logger.child({ node: name }),
-          device,
           identity: identities[name],
           deferRelay: true,
           gapTimeoutMs: options.gapTimeoutMs,
           startChart: options.startChart?.[name],
-        });
+        };
+        made[name] = await Node.start(config, { ...nodeOptions[name], device });
+        // A restart listens where this node did: the fault proxy points there.
+        configs[name] = {
+          ...config,
+          listen: { host: '127.0.0.1', port: made[name]!.listener.port },
+        };
       }
       const nodes = made as Record<NodeName, Node>;
       proxy = await FaultProxy.start({ a: nodes.a.listener.port, b: nodes.b.listener.port });
@@ -148,13 +165,15 @@ export class LoopbackCluster {
         identities,
       );
       cluster.relayProxy = relayProxy;
+      Object.assign(cluster.#configs, configs);
+      Object.assign(cluster.#nodeOptions, nodeOptions);
       return cluster;
     } catch (error) {
       await Promise.allSettled([
         ...Object.values(made).map((n) => n.close()),
         proxy?.close(),
         relayProxy?.close(),
-        relay.close(),
+        relay?.close(),
       ]);
       throw error;
     }
@@ -185,6 +204,25 @@ export class LoopbackCluster {
     }
   }
 
+  /**
+   * Restart node `name` as its process would: the same identity, config and
+   * listen port, everything else new (sessions, handshake state, a fresh
+   * device whose far end replaces hosts[name]). Resolves once it is started;
+   * it connects to the relay as at first.
+   */
+  async restart(name: NodeName): Promise<Node> {
+    await this.nodes[name].close();
+    const [device, host] = createMemoryDevicePair({
+      names: [`sb-${name}`, `host-${name}`],
+      mtu: this.#configs[name]!.tap.mtu,
+    });
+    const node = await Node.start(this.#configs[name]!, { ...this.#nodeOptions[name]!, device });
+    this.nodes[name] = node;
+    this.hosts[name] = host;
+    node.startRelay(name === 'a' ? this.proxy.toA : this.proxy.toB);
+    return node;
+  }
+
   /** Cut the direct path silently in both directions (the relay stays up). */
   cut(
     mode: FaultMode = { kind: 'blackhole' },
@@ -199,6 +237,6 @@ export class LoopbackCluster {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.nodes.a.close(), this.nodes.b.close()]);
-    await Promise.allSettled([this.proxy.close(), this.relayProxy?.close(), this.relay.close()]);
+    await Promise.allSettled([this.proxy.close(), this.relayProxy?.close(), this.relay?.close()]);
   }
 }

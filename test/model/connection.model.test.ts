@@ -40,6 +40,9 @@ const spec: ModelSpec = {
       { type: 'DIRECT_CLOSED', reason: Reason.PEER_CLOSED },
     ],
     'xstate.done.actor.dial': [{ type: 'xstate.done.actor.dial', output: { linkId: 'direct-1' } }],
+    'xstate.done.actor.rehandshake': [
+      { type: 'xstate.done.actor.rehandshake', output: { attemptId: '5a'.repeat(16) } },
+    ],
     // Each failing step once with a code of its own and once with an unknown one
     // (the step's default reason).
     'xstate.error.actor.listen': [error('listen', 'EADDRINUSE')],

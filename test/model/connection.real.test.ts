@@ -63,6 +63,9 @@ function specFor(timings: ConnectionTimings): ModelSpec {
       PEER_ADDRESS: [{ type: 'PEER_ADDRESS', address: peerAddress }],
       DIRECT_CLOSED: [{ type: 'DIRECT_CLOSED', reason: Reason.CLOSED }],
       'xstate.done.actor.dial': [{ type: 'xstate.done.actor.dial', output: { linkId: 'x' } }],
+      'xstate.done.actor.rehandshake': [
+        { type: 'xstate.done.actor.rehandshake', output: { attemptId: '5a'.repeat(16) } },
+      ],
       'xstate.error.actor.listen': [error('listen', Reason.LISTEN_FAILED)],
       'xstate.error.actor.dial': [
         error('dial', Reason.CERT_MISMATCH),

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { FrameType, KEY_BYTES, PeerGoneReason } from '../../protocol/frames.js';
+import { type ForwardParts, readForward } from '../../protocol/codec.js';
+import { PeerGoneReason } from '../../protocol/frames.js';
 import type { RelayStats } from '../metrics.js';
 import {
   type DeliverResult,
@@ -80,6 +81,11 @@ export class ClusterDirectory implements PeerDirectory {
   private readonly log: Logger;
   private readonly stats: RelayStats;
   private readonly forwardPrefixLength: number;
+  /** Views of the FORWARD being read (reused: one frame at a time). */
+  private readonly forwardParts: ForwardParts = {
+    key: new Uint8Array(0),
+    payload: new Uint8Array(0),
+  };
   private readonly locator: ClusterLocator;
   private readonly lastSyncSent = new Map<string, number>();
   private conflictLoggedAt = Number.NEGATIVE_INFINITY;
@@ -272,12 +278,14 @@ export class ClusterDirectory implements PeerDirectory {
   private forwarded(subject: string, frame: Uint8Array): void {
     this.counters.framesReceived += 1;
     this.counters.bytesReceived += frame.length;
-    if (frame.length < 2 + KEY_BYTES || frame[1] !== FrameType.FORWARD) {
+    try {
+      readForward(frame, this.forwardParts); // version, type, key: the codec's checks
+    } catch {
       this.stats.drop('cluster_bad_frame');
       return;
     }
     const to = subject.slice(this.forwardPrefixLength);
-    const from = peerIdOf(frame.subarray(2, 2 + KEY_BYTES));
+    const from = peerIdOf(this.forwardParts.key);
     // Only between peers paired here too: a stale frame after a move is dropped.
     if (!this.pairing.pairedWant(to, from)) {
       this.stats.drop('cluster_not_paired');

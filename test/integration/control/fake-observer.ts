@@ -46,6 +46,13 @@ export function samplePeer(overrides: Partial<PeerStatus> = {}): PeerStatus {
     endpoint: '127.0.0.1:7443',
     lastHandshake: Date.now() - 12_000,
     paired: true,
+    session: {
+      role: 'initiator',
+      capabilities: [],
+      peerCapabilities: 0,
+      holdsNext: false,
+      promotions: 0,
+    },
     paths: {
       direct: figures({
         rttMs: 0.42,
@@ -107,6 +114,7 @@ export function sampleStatus(): NodeStatus {
         upgrades: 0,
         fallbacks: 1,
         lastHandshake: null,
+        session: null,
         paths: { direct: figures(), relay: figures({ rttMs: 2.5, loss: 0.25 }) },
         drops: {},
       }),

@@ -66,7 +66,7 @@ describe('failover: relay reconnect while on the direct path', () => {
     const port = Number(new URL(cluster.relayUrl).port);
     const stream = startStream(cluster);
     await sleep(100);
-    await cluster.relay.close();
+    await cluster.relay!.close();
     await sleep(100);
     relay2 = new RelayServer({
       listen: { host: '127.0.0.1', port },

@@ -133,7 +133,9 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
         signal.throwIfAborted();
         const code = fails?.();
         if (code) throw Object.assign(new Error(code), { code });
-        return kind === 'dial' ? { linkId: `${name}-link` } : undefined;
+        if (kind === 'dial') return { linkId: `${name}-link` };
+        if (kind === 'rehandshake') return { attemptId: index.toString(16).padStart(32, '0') };
+        return undefined;
       });
     const machine = connectionMachine.provide({
       actors: {
@@ -217,6 +219,7 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
       endpoint: snapshot.context.peerAddress ? '127.0.0.1:9' : null,
       lastHandshake: startedAt,
       paired: true,
+      session: null,
       paths: {
         relay: {
           rttMs: 24 + 3 * wave(t, 7_000),

@@ -123,12 +123,18 @@ export class RawSocket {
 
   /** HELLO → CHALLENGE → AUTH → WELCOME by hand; returns the signature it sent. */
   async authenticate(identity: Identity): Promise<Uint8Array> {
-    this.send({ type: FrameType.HELLO, key: identity.publicKey });
+    this.send({ type: FrameType.HELLO, key: identity.publicKey, capabilities: 0 });
     const challenge = await this.nextFrame();
     if (challenge.type !== FrameType.CHALLENGE) throw new Error('expected CHALLENGE');
     const signature = signDetached(
       identity.secretKey,
-      authMessage(challenge.relayId, challenge.nonce, identity.publicKey),
+      authMessage(
+        challenge.relayId,
+        challenge.nonce,
+        identity.publicKey,
+        0,
+        challenge.capabilities,
+      ),
     );
     this.send({ type: FrameType.AUTH, signature });
     const welcome = await this.nextFrame();

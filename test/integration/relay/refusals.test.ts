@@ -69,6 +69,46 @@ describe('relay refusals', () => {
     await expectRefused(raw, 'BAD_FRAME');
   });
 
+  it("a v1 node's HELLO → VERSION_MISMATCH, whose reason names the relay's version", async () => {
+    await setUp();
+    const raw = await rawSocket();
+    // Exactly what a version 1 node sends first: 01 01 key(32).
+    raw.sendBytes(new Uint8Array([1, FrameType.HELLO, ...(await generateIdentity()).publicKey]));
+    await expectRefused(raw, 'VERSION_MISMATCH');
+    expect(CLOSE_INFO.VERSION_MISMATCH.reason).toBe(
+      'relay speaks switchback protocol v2; upgrade the node',
+    );
+    expect(CloseCode.VERSION_MISMATCH).toBe(4014);
+  });
+
+  it('a frame of a later version → VERSION_MISMATCH', async () => {
+    await setUp();
+    const raw = await rawSocket();
+    raw.sendBytes(new Uint8Array([3, FrameType.HELLO, ...new Uint8Array(36)]));
+    await expectRefused(raw, 'VERSION_MISMATCH');
+  });
+
+  it('an AUTH over other capabilities than were announced → BAD_SIGNATURE', async () => {
+    await setUp();
+    const raw = await rawSocket();
+    const identity = await generateIdentity();
+    raw.send({ type: FrameType.HELLO, key: identity.publicKey, capabilities: 0 });
+    const challenge = await raw.nextFrame();
+    if (challenge.type !== FrameType.CHALLENGE) throw new Error('expected CHALLENGE');
+    const signature = signDetached(
+      identity.secretKey,
+      authMessage(
+        challenge.relayId,
+        challenge.nonce,
+        identity.publicKey,
+        1,
+        challenge.capabilities,
+      ),
+    );
+    raw.send({ type: FrameType.AUTH, signature });
+    await expectRefused(raw, 'BAD_SIGNATURE');
+  });
+
   it('an oversized frame → FRAME_TOO_LARGE', async () => {
     await setUp({ maxFrameBytes: 4096 });
     const raw = await rawSocket();
@@ -93,7 +133,7 @@ describe('relay refusals', () => {
   it('FORWARD after HELLO but before WELCOME → NOT_AUTHENTICATED', async () => {
     await setUp();
     const raw = await rawSocket();
-    raw.send({ type: FrameType.HELLO, key: (await generateIdentity()).publicKey });
+    raw.send({ type: FrameType.HELLO, key: (await generateIdentity()).publicKey, capabilities: 0 });
     await raw.nextFrame();
     raw.send({ type: FrameType.FORWARD, key: healthy!.a.key, payload: new Uint8Array(8) });
     await expectRefused(raw, 'NOT_AUTHENTICATED');
@@ -104,12 +144,12 @@ describe('relay refusals', () => {
     const raw = await rawSocket();
     const claimed = await generateIdentity();
     const forger = await generateIdentity();
-    raw.send({ type: FrameType.HELLO, key: claimed.publicKey });
+    raw.send({ type: FrameType.HELLO, key: claimed.publicKey, capabilities: 0 });
     const challenge = await raw.nextFrame();
     if (challenge.type !== FrameType.CHALLENGE) throw new Error('expected CHALLENGE');
     const signature = signDetached(
       forger.secretKey,
-      authMessage(challenge.relayId, challenge.nonce, claimed.publicKey),
+      authMessage(challenge.relayId, challenge.nonce, claimed.publicKey, 0, challenge.capabilities),
     );
     raw.send({ type: FrameType.AUTH, signature });
     await expectRefused(raw, 'BAD_SIGNATURE');
@@ -120,13 +160,13 @@ describe('relay refusals', () => {
     await setUp();
     const raw = await rawSocket();
     const identity = await generateIdentity();
-    raw.send({ type: FrameType.HELLO, key: identity.publicKey });
+    raw.send({ type: FrameType.HELLO, key: identity.publicKey, capabilities: 0 });
     const challenge = await raw.nextFrame();
     if (challenge.type !== FrameType.CHALLENGE) throw new Error('expected CHALLENGE');
     const otherRelay = new Uint8Array(32).fill(7);
     const signature = signDetached(
       identity.secretKey,
-      authMessage(otherRelay, challenge.nonce, identity.publicKey),
+      authMessage(otherRelay, challenge.nonce, identity.publicKey, 0, challenge.capabilities),
     );
     raw.send({ type: FrameType.AUTH, signature });
     await expectRefused(raw, 'BAD_SIGNATURE');
@@ -138,7 +178,7 @@ describe('relay refusals', () => {
     const first = await rawSocket();
     const captured = await first.authenticate(identity);
     const replay = await rawSocket();
-    replay.send({ type: FrameType.HELLO, key: identity.publicKey });
+    replay.send({ type: FrameType.HELLO, key: identity.publicKey, capabilities: 0 });
     await replay.nextFrame();
     replay.send({ type: FrameType.AUTH, signature: captured });
     await expectRefused(replay, 'AUTH_REPLAYED');
@@ -163,7 +203,7 @@ describe('relay refusals', () => {
   it('HELLO but no AUTH → AUTH_TIMEOUT', async () => {
     await setUp({ authTimeoutMs: 150 });
     const raw = await rawSocket();
-    raw.send({ type: FrameType.HELLO, key: (await generateIdentity()).publicKey });
+    raw.send({ type: FrameType.HELLO, key: (await generateIdentity()).publicKey, capabilities: 0 });
     await expectRefused(raw, 'AUTH_TIMEOUT');
   });
 

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { frameAead, nextEpochKey, WrapperAead } from '../../../src/crypto/aead.js';
+import { frameAead, nextEpochKey, spaceKey, WrapperAead } from '../../../src/crypto/aead.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
+import { DATA_HEADER_BYTES, Space } from '../../../src/protocol/frames.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 const unhex = (text: string) => new Uint8Array(Buffer.from(text, 'hex'));
@@ -18,7 +19,7 @@ function sealWith(
 ) {
   const staged = aead.stage(plaintext.length);
   staged.set(header, 0);
-  staged.set(plaintext, 14);
+  staged.set(plaintext, DATA_HEADER_BYTES);
   return aead.seal(plaintext.length, key);
 }
 
@@ -29,7 +30,7 @@ describe('frame AEAD', () => {
     const slow = new WrapperAead();
     fc.assert(
       fc.property(
-        fc.uint8Array({ minLength: 14, maxLength: 14 }),
+        fc.uint8Array({ minLength: DATA_HEADER_BYTES, maxLength: DATA_HEADER_BYTES }),
         fc.uint8Array({ maxLength: 2000 }),
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
         (header, plaintext, key) => {
@@ -75,5 +76,17 @@ describe('frame AEAD', () => {
     expect(next).toEqual(nextEpochKey(key));
     expect(next).not.toEqual(key);
     expect(nextEpochKey(next)).not.toEqual(key);
+  });
+
+  it('derives one key per counter space, distinct from each other and the epoch key', async () => {
+    const sodium = await sodiumReady();
+    const key = new Uint8Array(32).fill(9);
+    const data = spaceKey(key, Space.DATA);
+    const control = spaceKey(key, Space.CONTROL);
+    expect(data).toEqual(sodium.crypto_kdf_derive_from_key(32, 1, 'sbspace2', key));
+    expect(control).toEqual(sodium.crypto_kdf_derive_from_key(32, 2, 'sbspace2', key));
+    expect(data).not.toEqual(control);
+    expect(data).not.toEqual(key);
+    expect(data).not.toEqual(nextEpochKey(key));
   });
 });

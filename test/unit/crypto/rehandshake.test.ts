@@ -2,13 +2,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { RehandshakeError } from '../../../src/crypto/errors.js';
 import {
   answerChallenge,
+  attemptIdOf,
   checkConfirm,
   checkResponse,
+  dialerAttemptId,
+  listenerAttemptId,
+  NO_ATTEMPT,
+  sameAttempt,
   startProof,
 } from '../../../src/crypto/rehandshake.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 import { decodeFrame, encodeFrame } from '../../../src/protocol/codec.js';
-import type { Frame } from '../../../src/protocol/frames.js';
+import { type Frame, SealedKind, Space } from '../../../src/protocol/frames.js';
 import { Reason } from '../../../src/reasons.js';
 import { sessionPair } from './pair.js';
 
@@ -89,5 +94,49 @@ describe('direct-link re-handshake', () => {
     expect(() => checkResponse(second.state, answer.frame)).toThrow(
       expect.objectContaining({ code: 'HMAC_MISMATCH' }),
     );
+  });
+});
+
+describe('MIGRATE attempt ids (docs/protocol.md §12)', () => {
+  it('both sides derive the same id from one proof exchange, as the doc writes it', async () => {
+    const sodium = await sodiumReady();
+    const { a, b } = await sessionPair();
+    const start = startProof(a);
+    const answer = answerChallenge(b, wire(start.frame));
+    const response = wire(answer.frame);
+    checkResponse(start.state, response);
+    const atDialer = dialerAttemptId(start.state, response);
+    const atListener = listenerAttemptId(answer.state);
+    expect(atDialer).toEqual(atListener);
+    expect(atDialer).toHaveLength(16);
+    expect(sameAttempt(atDialer, atListener)).toBe(true);
+    const label = new TextEncoder().encode('switchback/v2 migrate attempt');
+    expect(atDialer).toEqual(
+      sodium.crypto_generichash(
+        16,
+        new Uint8Array([...label, ...a.sessionId, ...start.state.dialerNonce, ...response.nonce]),
+        null,
+      ),
+    );
+    expect(attemptIdOf(a.sessionId, start.state.dialerNonce, response.nonce)).toEqual(atDialer);
+  });
+
+  it('every attempt has its own id, never NO_ATTEMPT; a marker of another attempt does not match', async () => {
+    const { a, b } = await sessionPair();
+    const ids = Array.from({ length: 5 }, () => {
+      const start = startProof(a);
+      const answer = answerChallenge(b, start.frame);
+      return dialerAttemptId(start.state, answer.frame);
+    });
+    expect(new Set(ids.map((id) => Buffer.from(id).toString('hex'))).size).toBe(5);
+    for (const id of ids) expect(sameAttempt(id, NO_ATTEMPT)).toBe(false);
+    expect(sameAttempt(ids[0]!, ids[1]!)).toBe(false);
+    // Carried sealed in MIGRATE, in the control space.
+    const marker = b.open(a.seal({ kind: SealedKind.MIGRATE, attemptId: ids[3]!, lastSeq: 9n }));
+    expect(marker.space).toBe(Space.CONTROL);
+    const message = marker.message as { attemptId: Uint8Array; lastSeq: bigint };
+    expect(sameAttempt(message.attemptId, ids[3]!)).toBe(true);
+    expect(sameAttempt(message.attemptId, ids[2]!)).toBe(false);
+    expect(message.lastSeq).toBe(9n);
   });
 });

@@ -5,7 +5,17 @@ import { Session } from '../../../src/crypto/session.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 import { decodeFrame } from '../../../src/protocol/codec.js';
 import { ProtocolError } from '../../../src/protocol/errors.js';
-import { FrameType, SealedKind } from '../../../src/protocol/frames.js';
+import {
+  FORWARD_HEADER_BYTES,
+  FrameType,
+  MAX_DATA_FRAME_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_SEALED_BYTES,
+  MAX_SUPERFRAME_BYTES,
+  SealedKind,
+  Space,
+  VIRTIO_NET_HDR_BYTES,
+} from '../../../src/protocol/frames.js';
 import { handshakePair, sessionPair } from './pair.js';
 
 beforeAll(async () => {
@@ -39,45 +49,65 @@ describe('session seal/open', () => {
       id: 7,
       sentAt: 99n,
     });
-    expect(a.open(b.seal({ kind: SealedKind.MIGRATE, lastSeq: 41n })).message).toEqual({
+    const attemptId = new Uint8Array(16).fill(3);
+    expect(a.open(b.seal({ kind: SealedKind.MIGRATE, attemptId, lastSeq: 41n })).message).toEqual({
       kind: SealedKind.MIGRATE,
+      attemptId,
       lastSeq: 41n,
     });
+    expect(a.open(b.sealKeepalive(7)).message).toEqual({ kind: SealedKind.KEEPALIVE, nextTag: 7 });
     expect(b.stats.opened).toBe(2);
+    expect(b.stats.openedControl).toBe(1);
   });
 
   it('produces DATA frames the codec decodes, with counter = sequence', async () => {
     const { a } = await sessionPair();
     for (let i = 0; i < 3; i++) {
       const frame = decodeFrame(a.sealEthernet(ethernet(i)));
-      expect(frame).toMatchObject({ type: FrameType.DATA, epoch: 0, counter: BigInt(i) });
+      expect(frame).toMatchObject({
+        type: FrameType.DATA,
+        tag: a.tag,
+        epoch: 0,
+        counter: BigInt(i),
+      });
     }
     expect(a.nextSeq).toBe(3);
   });
 
-  it('seals exactly as docs/protocol.md §6.1 writes it', async () => {
+  it('seals exactly as docs/protocol.md §9.1 writes it, each space with its own key', async () => {
     const sodium = await sodiumReady();
     const { aliceKeys } = await handshakePair();
     const a = new Session(aliceKeys);
     a.sealEthernet(ethernet(0));
     const frame = a.sealEthernet(ethernet(1, 100));
-    const plaintext = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
-      null,
-      frame.subarray(14),
-      frame.subarray(0, 14),
-      frame.subarray(2, 14),
-      aliceKeys.sendKey,
+    const control = a.seal({ kind: SealedKind.CLOSE, reason: 5 });
+    const key = (space: number) =>
+      sodium.crypto_kdf_derive_from_key(32, 1 + space, 'sbspace2', aliceKeys.sendKey);
+    const open = (f: Uint8Array, k: Uint8Array) =>
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
+        null,
+        f.subarray(18),
+        f.subarray(0, 18),
+        f.subarray(6, 18),
+        k,
+      );
+    expect(open(frame, key(0))).toEqual(new Uint8Array([SealedKind.ETHERNET, ...ethernet(1, 100)]));
+    expect(open(control, key(1))).toEqual(new Uint8Array([SealedKind.CLOSE, 5]));
+    const tag = aliceKeys.tag.toString(16).padStart(8, '0');
+    expect(Buffer.from(frame.subarray(0, 18)).toString('hex')).toBe(
+      `0220${tag}00000000${'0'.repeat(15)}1`,
     );
-    expect(plaintext).toEqual(new Uint8Array([SealedKind.ETHERNET, ...ethernet(1, 100)]));
-    expect(Buffer.from(frame.subarray(0, 14)).toString('hex')).toBe(
-      '0120' + '00000000' + '0000000000000001',
+    // The control frame starts its own counter at 0.
+    expect(Buffer.from(control.subarray(0, 18)).toString('hex')).toBe(
+      `0221${tag}00000000${'0'.repeat(16)}`,
     );
   });
 
   it('a frame sealed for one session does not open in another', async () => {
     const first = await sessionPair();
     const second = await sessionPair();
-    expect(codeOf(() => second.b.open(first.a.sealEthernet(ethernet(0))))).toBe('DECRYPT_FAILED');
+    expect(codeOf(() => second.b.open(first.a.sealEthernet(ethernet(0))))).toBe('UNKNOWN_SESSION');
+    expect(second.b.stats.unknownSession).toBe(1);
     // Nor does our own frame open with our own receive key (directions differ).
     const { aliceKeys } = await handshakePair();
     const self = new Session(aliceKeys);
@@ -148,11 +178,14 @@ describe('session seal/open', () => {
 
   it('refuses malformed input with ProtocolError, counted', async () => {
     const { b } = await sessionPair();
-    expect(codeOf(() => b.open(new Uint8Array([1, 0x20, 0])))).toBe('TRUNCATED');
-    expect(codeOf(() => b.open(new Uint8Array([1, 0x01, ...new Uint8Array(32)])))).toBe(
+    expect(codeOf(() => b.open(new Uint8Array([2, 0x20, 0])))).toBe('TRUNCATED');
+    expect(codeOf(() => b.open(new Uint8Array([2, 0x01, ...new Uint8Array(36)])))).toBe(
       'UNKNOWN_TYPE',
     );
-    expect(b.stats.malformed).toBe(2);
+    expect(codeOf(() => b.open(new Uint8Array([1, 0x20, ...new Uint8Array(40)])))).toBe(
+      'BAD_VERSION',
+    );
+    expect(b.stats.malformed).toBe(3);
   });
 
   it('arbitrary bytes only ever give a ProtocolError or a SessionError', async () => {
@@ -164,7 +197,7 @@ describe('session seal/open', () => {
           fc.uint8Array({ maxLength: 100 }),
           fc
             .uint8Array({ maxLength: 100 })
-            .map((tail) => new Uint8Array([...valid.subarray(0, 14), ...tail])),
+            .map((tail) => new Uint8Array([...valid.subarray(0, 18), ...tail])),
         ),
         (raw) => {
           try {
@@ -242,9 +275,148 @@ describe('rekey', () => {
     const { a, b } = await sessionPair();
     const frame = a.sealEthernet(ethernet(0));
     const forged = frame.slice();
-    forged[5] = 1; // epoch 0 → 1, tag no longer matches
+    forged[9] = 1; // epoch 0 → 1 (bytes 6..10), the AEAD tag no longer matches
     expect(codeOf(() => b.open(forged))).toBe('DECRYPT_FAILED');
     expect(b.epochs.receive).toBe(0);
     expect(b.open(frame).seq).toBe(0);
+  });
+});
+
+describe('counter spaces', () => {
+  it('data and control count separately; data sequence numbers have no holes', async () => {
+    const { a, b } = await sessionPair();
+    const sealed = [
+      a.sealEthernet(ethernet(0)),
+      a.seal({ kind: SealedKind.PING, id: 1, sentAt: 1n }),
+      a.sealEthernet(ethernet(1)),
+      a.sealKeepalive(),
+      a.sealEthernet(ethernet(2)),
+    ];
+    const opened = sealed.map((f) => b.open(f));
+    expect(opened.map((o) => [o.space, o.seq])).toEqual([
+      [Space.DATA, 0],
+      [Space.CONTROL, 0],
+      [Space.DATA, 1],
+      [Space.CONTROL, 1],
+      [Space.DATA, 2],
+    ]);
+    expect(a.nextSequence(Space.DATA)).toBe(3);
+    expect(a.nextSequence(Space.CONTROL)).toBe(2);
+    expect(b.highestIn(Space.CONTROL)).toBe(1);
+    expect(b.highestReceived).toBe(2);
+  });
+
+  it('has one replay window per space: counter 0 once in each, then REPLAY', async () => {
+    const { a, b } = await sessionPair();
+    const data = a.sealEthernet(ethernet(0));
+    const control = a.sealKeepalive();
+    expect(b.open(data).seq).toBe(0);
+    expect(b.open(control).seq).toBe(0);
+    expect(codeOf(() => b.open(data))).toBe('REPLAY');
+    expect(codeOf(() => b.open(control))).toBe('REPLAY');
+  });
+
+  it('never repeats a (key, nonce) pair across spaces, whatever the interleaving', async () => {
+    const sodium = await sodiumReady();
+    const { aliceKeys } = await handshakePair();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 120 }),
+        fc.integer({ min: 1, max: 20 }),
+        async (controls, rekeyAfterFrames) => {
+          const a = new Session(aliceKeys, { rekeyAfterFrames });
+          const pairs = new Set<string>();
+          // Epoch base keys as docs/protocol.md §9.4 ratchets them, then the
+          // key of each space as §9.1 derives it.
+          const bases = [aliceKeys.sendKey];
+          const keyOf = (epoch: number, space: number) => {
+            while (bases.length <= epoch) {
+              bases.push(sodium.crypto_kdf_derive_from_key(32, 1, 'sbrekey2', bases.at(-1)!));
+            }
+            return sodium.crypto_kdf_derive_from_key(32, 1 + space, 'sbspace2', bases[epoch]!);
+          };
+          for (const isControl of controls) {
+            const frame = isControl
+              ? a.seal({ kind: SealedKind.PONG, id: 1, sentAt: 2n })
+              : a.sealEthernet(ethernet(1));
+            const space = frame[1] === FrameType.DATA ? 0 : 1;
+            const epoch = new DataView(frame.buffer).getUint32(6);
+            const key = keyOf(epoch, space);
+            // It really was sealed with that key...
+            sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
+              null,
+              frame.subarray(18),
+              frame.subarray(0, 18),
+              frame.subarray(6, 18),
+              key,
+            );
+            // ...and that (key, nonce) pair is new.
+            const pair = `${Buffer.from(key).toString('hex')}:${Buffer.from(frame.subarray(6, 18)).toString('hex')}`;
+            expect(pairs.has(pair)).toBe(false);
+            pairs.add(pair);
+          }
+          // Overlapping counters (both spaces start at 0) yet distinct keys.
+          expect(keyOf(0, 0)).not.toEqual(keyOf(0, 1));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a data frame relabelled as control (or back) fails authentication', async () => {
+    const { a, b } = await sessionPair();
+    const data = a.sealEthernet(ethernet(0));
+    data[1] = FrameType.CONTROL;
+    expect(codeOf(() => b.open(data))).toBe('DECRYPT_FAILED');
+    const control = a.sealKeepalive();
+    control[1] = FrameType.DATA;
+    expect(codeOf(() => b.open(control))).toBe('DECRYPT_FAILED');
+    expect(b.stats.opened).toBe(0);
+  });
+
+  it('refuses an authentic frame whose kind belongs to the other space (UNKNOWN_KIND)', async () => {
+    const sodium = await sodiumReady();
+    const { aliceKeys, bobKeys } = await handshakePair();
+    const b = new Session(bobKeys);
+    // A PING sealed by hand into the DATA space, with the right key.
+    const header = new Uint8Array(18);
+    header.set([2, FrameType.DATA]);
+    new DataView(header.buffer).setUint32(2, aliceKeys.tag);
+    const key = sodium.crypto_kdf_derive_from_key(32, 1, 'sbspace2', aliceKeys.sendKey);
+    const ping = new Uint8Array([SealedKind.PING, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
+    const ct = sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
+      ping,
+      header,
+      null,
+      header.subarray(6),
+      key,
+    );
+    const frame = new Uint8Array([...header, ...ct]);
+    const error = (() => {
+      try {
+        b.open(frame);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as ProtocolError).code).toBe('UNKNOWN_KIND');
+    expect(b.stats.malformed).toBe(1);
+  });
+});
+
+describe('frame sizes', () => {
+  it('carries a 64 KiB super-frame with its virtio-net header; one byte more is TOO_LARGE', async () => {
+    const { a, b } = await sessionPair();
+    const superframe = new Uint8Array(MAX_SUPERFRAME_BYTES + VIRTIO_NET_HDR_BYTES).fill(7);
+    const sealed = a.sealEthernet(superframe);
+    expect(sealed.length + FORWARD_HEADER_BYTES).toBeLessThanOrEqual(MAX_FRAME_BYTES);
+    const opened = b.open(sealed);
+    expect(opened.message.kind).toBe(SealedKind.ETHERNET);
+    expect((opened.message as { frame: Uint8Array }).frame.length).toBe(superframe.length);
+    // The largest plaintext fits exactly; one byte more does not.
+    const largest = new Uint8Array(MAX_SEALED_BYTES - 1);
+    expect(a.sealEthernet(largest).length).toBe(MAX_DATA_FRAME_BYTES);
+    expect(codeOf(() => a.sealEthernet(new Uint8Array(MAX_SEALED_BYTES)))).toBe('TOO_LARGE');
   });
 });

@@ -2,7 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeSealed, encodeSealed } from '../../../src/protocol/codec.js';
 import { ProtocolError } from '../../../src/protocol/errors.js';
-import { SealedKind, type SealedMessage } from '../../../src/protocol/frames.js';
+import {
+  SealedKind,
+  type SealedMessage,
+  Space,
+  spaceOfKind,
+} from '../../../src/protocol/frames.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 const unhex = (text: string) => new Uint8Array(Buffer.from(text, 'hex'));
@@ -19,8 +24,18 @@ const vectors: Array<[string, SealedMessage, string]> = [
     '01' + '01020304' + '0000000000001122',
   ],
   ['PONG', { kind: SealedKind.PONG, id: 5, sentAt: 6n }, '02' + '00000005' + '0000000000000006'],
-  ['MIGRATE', { kind: SealedKind.MIGRATE, lastSeq: 258n }, '03' + '0000000000000102'],
+  [
+    'MIGRATE',
+    { kind: SealedKind.MIGRATE, attemptId: unhex('a1'.repeat(16)), lastSeq: 258n },
+    `03${'a1'.repeat(16)}0000000000000102`,
+  ],
   ['CLOSE', { kind: SealedKind.CLOSE, reason: 9 }, '0409'],
+  ['KEEPALIVE', { kind: SealedKind.KEEPALIVE, nextTag: null }, '05' + '00' + '00000000'],
+  [
+    'KEEPALIVE naming a next session',
+    { kind: SealedKind.KEEPALIVE, nextTag: 0x01020304 },
+    '05' + '01' + '01020304',
+  ],
 ];
 
 describe('sealed messages', () => {
@@ -33,12 +48,37 @@ describe('sealed messages', () => {
 
   it.each([
     ['', 'TRUNCATED'],
-    ['05', 'UNKNOWN_KIND'],
+    ['06', 'UNKNOWN_KIND'], // reserved for the fast tunnel
+    ['07', 'UNKNOWN_KIND'],
     ['0101020304', 'TRUNCATED'],
     ['0409ff', 'TRAILING_BYTES'],
-    ['03000000000000010200', 'TRAILING_BYTES'],
+    ['0500', 'TRUNCATED'],
+    ['050000000000ff', 'TRAILING_BYTES'],
+    ['050000000001', 'BAD_VALUE'], // no next, yet a tag: two encodings of one message
+    ['050201020304', 'BAD_VALUE'],
+    ['030000000000000102', 'TRUNCATED'], // a v1 MIGRATE: no attempt id
+    [`03${'00'.repeat(16)}000000000000010200`, 'TRAILING_BYTES'],
   ])('%s → %s', (text, code) => {
     expect(() => decodeSealed(unhex(text))).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('a kind outside its space is UNKNOWN_KIND when the space is given', () => {
+    expect(decodeSealed(unhex('00aa'), Space.DATA)).toEqual({
+      kind: SealedKind.ETHERNET,
+      frame: unhex('aa'),
+    });
+    expect(() => decodeSealed(unhex('00aa'), Space.CONTROL)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_KIND' }),
+    );
+    expect(() => decodeSealed(unhex('050000000000'), Space.DATA)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_KIND' }),
+    );
+    for (const [, msg] of vectors) {
+      expect(spaceOfKind(msg.kind)).toBe(
+        msg.kind === SealedKind.ETHERNET ? Space.DATA : Space.CONTROL,
+      );
+      expect(decodeSealed(encodeSealed(msg), spaceOfKind(msg.kind))).toEqual(msg);
+    }
   });
 
   it('arbitrary plaintext decodes or throws ProtocolError; decodes re-encode identically', () => {

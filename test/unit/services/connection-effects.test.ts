@@ -10,10 +10,11 @@ import {
   type ConnectionMachine,
   connectionMachine,
   type DirectLinkRef,
+  type ProvedAttempt,
 } from '../../../src/machines/connection.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
 import { stateString } from '../../../src/machines/state-value.js';
-import { type Address, SealedKind } from '../../../src/protocol/frames.js';
+import { type Address, SealedKind, Space } from '../../../src/protocol/frames.js';
 import type { Reason } from '../../../src/reasons.js';
 import { connectionEffects, type EffectPorts } from '../../../src/services/connection-effects.js';
 import { PeerCounters } from '../../../src/services/peer-counters.js';
@@ -30,6 +31,9 @@ afterEach(() => {
 });
 
 const timings = defaultConnectionTimings;
+/** The attempt the re-handshake step proved (its output), and as MIGRATE carries it. */
+const proved: ProvedAttempt = { attemptId: '07'.repeat(16) };
+const ATTEMPT = new Uint8Array(16).fill(7);
 const address = { family: 4 as const, host: '127.0.0.1', port: 40_000 };
 
 type StepName = 'listen' | 'dial' | 'rehandshake' | 'migrate' | 'fallback';
@@ -52,8 +56,8 @@ function steps() {
   const actors = {
     listen: step<void, { peer: string }>('listen'),
     dial: step<DirectLinkRef, { peer: string; address: Address }>('dial'),
-    rehandshake: step<void, { peer: string; linkId: string }>('rehandshake'),
-    migrate: step<void, { peer: string; linkId: string }>('migrate'),
+    rehandshake: step<ProvedAttempt, { peer: string; linkId: string }>('rehandshake'),
+    migrate: step<void, { peer: string; linkId: string; attemptId: string }>('migrate'),
     fallback: step<void, { peer: string; linkId: string | null; reason: Reason }>('fallback'),
     heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(({ sendBack }) => {
       heartbeat = sendBack;
@@ -154,7 +158,7 @@ async function upgrade(
   await settle();
   expect(t.state()).toBe('attemptingDirect.rehandshaking');
   expect(take()).toEqual([]); // a working relay is not disturbed by the attempt
-  control.resolve('rehandshake');
+  control.resolve('rehandshake', proved);
   await settle();
   expect(t.state()).toBe('attemptingDirect.migrating');
   // The relay's last frame says so BEFORE frames start going direct.
@@ -258,7 +262,7 @@ describe('connection chart effects, in order', () => {
     await settle();
     control.resolve('dial', { linkId: 'bob#1' });
     await settle();
-    control.resolve('rehandshake');
+    control.resolve('rehandshake', proved);
     await settle();
     expect(take()).toEqual(['markRelayTail', 'routeVia(direct)']);
     control.reject('migrate', new Error('no marker'));
@@ -283,7 +287,7 @@ describe('connection chart effects, in order', () => {
     await settle();
     control.resolve('dial', { linkId: 'bob#1' });
     await settle();
-    control.resolve('rehandshake');
+    control.resolve('rehandshake', proved);
     await settle();
     take();
     await vi.advanceTimersByTimeAsync(timings.migrationTimeoutMs);
@@ -367,12 +371,12 @@ describe('connection chart effects on the real send side', () => {
       timings,
     });
     const migration = new PeerMigration();
-    migration.arrived(); // a marker from an earlier attempt...
+    migration.arrived(ATTEMPT); // a marker that arrived before this attempt...
     const control = steps();
     const t = start({ sender, migration, counters }, control);
     // ...which entering listening forgot: it completes nothing now.
     let migrated = false;
-    void migration.wait(new AbortController().signal).then(() => {
+    void migration.wait(ATTEMPT, new AbortController().signal).then(() => {
       migrated = true;
     });
     await settle();
@@ -384,16 +388,25 @@ describe('connection chart effects on the real send side', () => {
     await settle();
     control.resolve('dial', { linkId: 'bob#1' });
     await settle();
-    control.resolve('rehandshake');
+    control.resolve('rehandshake', proved);
     await settle();
     expect(t.state()).toBe('attemptingDirect.migrating');
     expect(sender.route).toBe('direct');
-    sender.send(ethernet(2)); // direct, seq 3 (seq 2 is the relay's MIGRATE)
+    sender.send(ethernet(2)); // direct, data seq 2 (the relay's MIGRATE is in the control space)
 
     const relayOpened = relay.sent.map((bytes) => b.open(bytes));
-    expect(relayOpened.map((o) => o.seq)).toEqual([0, 1, 2]);
-    expect(relayOpened[2]!.message).toEqual({ kind: SealedKind.MIGRATE, lastSeq: 1n });
-    expect(direct.sent.map((bytes) => b.open(bytes).seq)).toEqual([3]);
+    expect(relayOpened.map((o) => [o.space, o.seq])).toEqual([
+      [Space.DATA, 0],
+      [Space.DATA, 1],
+      [Space.CONTROL, 0],
+    ]);
+    // MIGRATE carries the attempt the re-handshake proved.
+    expect(relayOpened[2]!.message).toEqual({
+      kind: SealedKind.MIGRATE,
+      attemptId: ATTEMPT,
+      lastSeq: 1n,
+    });
+    expect(direct.sent.map((bytes) => b.open(bytes).seq)).toEqual([2]);
 
     control.resolve('migrate');
     await settle();
@@ -401,7 +414,11 @@ describe('connection chart effects on the real send side', () => {
     control.heartbeat({ type: 'DIRECT_CLOSED', reason: 'CLOSED' });
     expect(sender.route).toBe('relay');
     // The direct link's own MIGRATE names the last frame it carried.
-    expect(b.open(direct.sent.at(-1)!).message).toEqual({ kind: SealedKind.MIGRATE, lastSeq: 3n });
+    expect(b.open(direct.sent.at(-1)!).message).toEqual({
+      kind: SealedKind.MIGRATE,
+      attemptId: ATTEMPT,
+      lastSeq: 2n,
+    });
     // ...and the frame it alone carried went again via the relay.
     expect(counters.resentViaRelay).toBe(1);
     expect(counters.fallbacks).toBe(1);

@@ -1,9 +1,7 @@
-// PeerProbes (pings per path and what they measured) and PeerMigration (the
-// peer's MIGRATE marker, waited for by the migrate step).
+// PeerProbes: pings per path and what they measured.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SealedKind, type SealedMessage } from '../../../src/protocol/frames.js';
 import { defaultQualityPolicy } from '../../../src/services/path-quality.js';
-import { PeerMigration } from '../../../src/services/peer-migration.js';
 import { PeerProbes } from '../../../src/services/peer-probes.js';
 
 afterEach(() => {
@@ -137,81 +135,5 @@ describe('PeerProbes', () => {
     const { p: down } = probes({ relay: false });
     await expect(down.ping('relay', 2_000)).resolves.toBeNull();
     expect(vi.getTimerCount()).toBe(0);
-  });
-});
-
-describe('PeerMigration', () => {
-  it('wait() resolves once the marker arrives', async () => {
-    const m = new PeerMigration();
-    let done = false;
-    const waiting = m.wait(new AbortController().signal).then(() => {
-      done = true;
-    });
-    await Promise.resolve();
-    expect(done).toBe(false);
-    m.arrived();
-    await waiting;
-    expect(done).toBe(true);
-  });
-
-  it('wait() after the marker arrived resolves at once, even with an aborted signal', async () => {
-    const m = new PeerMigration();
-    m.arrived();
-    await expect(m.wait(AbortSignal.abort())).resolves.toBeUndefined();
-  });
-
-  it('forget() makes an earlier marker count for nothing', async () => {
-    const m = new PeerMigration();
-    m.arrived();
-    m.forget();
-    const controller = new AbortController();
-    let settled = false;
-    const waiting = m.wait(controller.signal).finally(() => {
-      settled = true;
-    });
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(settled).toBe(false);
-    m.arrived();
-    await waiting;
-    expect(settled).toBe(true);
-  });
-
-  it('an abort rejects the wait with the signal’s reason; a later marker harms nothing', async () => {
-    const m = new PeerMigration();
-    const controller = new AbortController();
-    const waiting = m.wait(controller.signal);
-    const reason = new Error('step stopped');
-    controller.abort(reason);
-    await expect(waiting).rejects.toBe(reason);
-    expect(() => m.arrived()).not.toThrow();
-  });
-
-  it('a signal already aborted fails the wait', async () => {
-    const m = new PeerMigration();
-    const reason = new Error('gone');
-    await expect(Promise.resolve().then(() => m.wait(AbortSignal.abort(reason)))).rejects.toBe(
-      reason,
-    );
-  });
-
-  it('close() releases every waiter', async () => {
-    const m = new PeerMigration();
-    const signal = new AbortController().signal;
-    const waits = [m.wait(signal), m.wait(signal), m.wait(signal)];
-    m.close();
-    await expect(Promise.all(waits)).resolves.toHaveLength(3);
-  });
-
-  it('a released waiter no longer listens to its signal', async () => {
-    const m = new PeerMigration();
-    const controller = new AbortController();
-    const add = vi.spyOn(controller.signal, 'addEventListener');
-    const remove = vi.spyOn(controller.signal, 'removeEventListener');
-    const waiting = m.wait(controller.signal);
-    m.arrived();
-    await waiting;
-    expect(add).toHaveBeenCalledTimes(1);
-    expect(remove).toHaveBeenCalledTimes(1);
-    expect(remove.mock.calls[0]![1]).toBe(add.mock.calls[0]![1]);
   });
 });

@@ -1,12 +1,15 @@
 // PeerReceiver: open, dispatch by sealed kind, release in order across two
 // paths — with a real session pair: the far side seals, the receiver opens.
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SessionError } from '../../../src/crypto/errors.js';
+import { NO_ATTEMPT } from '../../../src/crypto/rehandshake.js';
 import type { Session } from '../../../src/crypto/session.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
+import { readSessionTag } from '../../../src/protocol/codec.js';
 import { SealedKind, type SealedMessage } from '../../../src/protocol/frames.js';
 import { PeerCounters } from '../../../src/services/peer-counters.js';
 import type { PathName } from '../../../src/services/peer-ports.js';
-import { PeerReceiver } from '../../../src/services/peer-receiver.js';
+import { type OpenedFrame, PeerReceiver } from '../../../src/services/peer-receiver.js';
 import { sessionPair } from '../crypto/pair.js';
 import { ethernet, numberOf } from './fake-paths.js';
 
@@ -20,25 +23,32 @@ afterEach(() => {
 async function setup(options: { session?: boolean; gapTimeoutMs?: number } = {}) {
   const { a, b } = await sessionPair();
   const counters = new PeerCounters();
-  let session: Session | null = options.session === false ? null : b;
+  /** Our live sessions, as the slots hold them; the tag picks one. */
+  let sessions: Session[] = options.session === false ? [] : [b];
   const calls = {
     /** Each listener call: the numbers of the frames in its batch. */
     batches: [] as number[][],
     replies: [] as { path: PathName; message: SealedMessage }[],
     pongs: [] as { path: PathName; id: number }[],
-    migrated: 0,
-    decryptFailed: 0,
+    migrated: [] as Uint8Array[],
     opened: 0,
   };
+  const open = (bytes: Uint8Array): OpenedFrame => {
+    if (sessions.length === 0) throw new SessionError('NO_SESSION', 'no session yet');
+    const tag = readSessionTag(bytes);
+    const session = sessions.find((s) => s.tag === tag);
+    if (!session) throw new SessionError('UNKNOWN_SESSION', `no session with tag ${tag}`);
+    const opened = session.open(bytes);
+    calls.opened++;
+    return { ...opened, session };
+  };
   const receiver = new PeerReceiver({
-    session: () => session,
+    open,
     counters,
     gapTimeoutMs: options.gapTimeoutMs ?? 10_000,
     reply: (path, message) => calls.replies.push({ path, message }),
     onPong: (path, id) => calls.pongs.push({ path, id }),
-    onPeerMigrated: () => calls.migrated++,
-    onDecryptFailed: () => calls.decryptFailed++,
-    onOpened: () => calls.opened++,
+    onPeerMigrated: (attemptId) => calls.migrated.push(attemptId),
   });
   receiver.onFrames((frames) => calls.batches.push(frames.map(numberOf)));
   return {
@@ -47,8 +57,10 @@ async function setup(options: { session?: boolean; gapTimeoutMs?: number } = {})
     calls,
     /** The peer's sending session. */
     peer: a,
-    setSession(s: Session | null) {
-      session = s;
+    /** Our session for `peer`. */
+    ours: b,
+    setSessions(s: Session[]) {
+      sessions = s;
     },
   };
 }
@@ -175,13 +187,20 @@ describe('PeerReceiver control messages', () => {
     expect(t.calls.replies).toHaveLength(0);
   });
 
-  it('reports a MIGRATE marker on either path, and it leaves no gap', async () => {
+  it('reports a MIGRATE marker with its attempt id on either path, and it leaves no gap', async () => {
     const t = await setup();
+    const attempt = new Uint8Array(16).fill(5);
     // Normally the relay's last frame; on the direct link when the relay was down.
-    t.receiver.receive(t.peer.seal({ kind: SealedKind.MIGRATE, lastSeq: 0n }), 'relay');
-    expect(t.calls.migrated).toBe(1);
-    t.receiver.receive(t.peer.seal({ kind: SealedKind.MIGRATE, lastSeq: 0n }), 'direct');
-    expect(t.calls.migrated).toBe(2);
+    t.receiver.receive(
+      t.peer.seal({ kind: SealedKind.MIGRATE, attemptId: attempt, lastSeq: 0n }),
+      'relay',
+    );
+    expect(t.calls.migrated).toEqual([attempt]);
+    t.receiver.receive(
+      t.peer.seal({ kind: SealedKind.MIGRATE, attemptId: NO_ATTEMPT, lastSeq: 0n }),
+      'direct',
+    );
+    expect(t.calls.migrated).toEqual([attempt, NO_ATTEMPT]);
     // Both used their sequence numbers: the next frame is released at once.
     t.receiver.receive(t.peer.sealEthernet(ethernet(2)), 'direct');
     expect(t.calls.batches).toEqual([[2]]);
@@ -213,22 +232,21 @@ describe('PeerReceiver refusals', () => {
     t.receiver.receive(f0!, 'direct'); // the copy sent on both paths while suspect
     expect(t.counters.drops).toEqual({ REPLAY: 1 });
     expect(t.calls.batches).toEqual([[0]]);
-    expect(t.calls.decryptFailed).toBe(0);
     expect(t.calls.opened).toBe(1);
     expect(t.counters.paths.direct.framesReceived).toBe(0);
   });
 
-  it('counts a frame that fails to authenticate as DECRYPT_FAILED and says so', async () => {
+  it('counts a frame that fails to authenticate (DECRYPT_FAILED) or names no session of ours (UNKNOWN_SESSION)', async () => {
     const t = await setup();
     const f0 = t.peer.sealEthernet(ethernet(0));
     const tampered = f0.slice();
     tampered[tampered.length - 1]! ^= 1;
     t.receiver.receive(tampered, 'relay');
-    // A frame sealed under another session (the peer restarted unseen) fails the same way.
+    // A frame sealed under another session (the peer restarted unseen) names
+    // a session tag we do not hold: refused before any decryption.
     const { a: stranger } = await sessionPair();
     t.receiver.receive(stranger.sealEthernet(ethernet(1)), 'direct');
-    expect(t.counters.drops).toEqual({ DECRYPT_FAILED: 2 });
-    expect(t.calls.decryptFailed).toBe(2);
+    expect(t.counters.drops).toEqual({ DECRYPT_FAILED: 1, UNKNOWN_SESSION: 1 });
     expect(t.calls.opened).toBe(0);
     expect(t.calls.batches).toEqual([]);
     // The genuine frame 0 still opens: the forgery did not move the replay window.
@@ -237,42 +255,51 @@ describe('PeerReceiver refusals', () => {
     expect(t.calls.batches).toEqual([[0]]);
   });
 
-  it('counts a malformed frame under its code, without calling it a decrypt failure', async () => {
+  it("counts a malformed frame under its code (the codec's)", async () => {
     const t = await setup();
     const truncated = t.peer.sealEthernet(ethernet(0)).subarray(0, 10);
     expect(() => t.receiver.receive(truncated, 'relay')).not.toThrow();
-    const codes = Object.keys(t.counters.drops);
-    expect(codes).toHaveLength(1);
-    expect(codes[0]).not.toBe('DECRYPT_FAILED');
-    expect(t.calls.decryptFailed).toBe(0);
+    expect(t.counters.drops).toEqual({ TRUNCATED: 1 });
   });
 });
 
-describe('PeerReceiver newSession', () => {
-  it('drops what the old session held and expects the new one from sequence 0', async () => {
+describe('PeerReceiver per-session ordering', () => {
+  it("a new session is ordered from sequence 0 on its own; the old one's late frames keep their order", async () => {
     const t = await setup();
     const old = sealFrames(t.peer, 3);
     t.receiver.receive(old[0]!, 'relay');
-    t.receiver.receive(old[2]!, 'direct'); // held behind 1
+    t.receiver.receive(old[2]!, 'direct'); // held behind 1, still on the relay
     const { a: peer2, b: ours2 } = await sessionPair();
-    t.setSession(ours2);
+    t.setSessions([ours2, t.ours]); // ours2 current, the old one previous
     t.receiver.newSession();
     const fresh = sealFrames(peer2, 2, 100);
+    t.receiver.receive(fresh[1]!, 'direct'); // new session: held behind its own 0
     t.receiver.receive(fresh[0]!, 'relay');
-    t.receiver.receive(fresh[1]!, 'relay');
-    expect(t.calls.batches).toEqual([[0], [100], [101]]);
+    expect(t.calls.batches).toEqual([[0], [100, 101]]);
+    // The old session's frame 1 arrives late: released with the 2 it held.
+    t.receiver.receive(old[1]!, 'relay');
+    expect(t.calls.batches).toEqual([[0], [100, 101], [1, 2]]);
+    expect(t.receiver.ordering.skipped).toBe(0);
   });
 
-  it('a new session whose first frame arrives second still waits for sequence 0', async () => {
-    const t = await setup();
-    for (const bytes of sealFrames(t.peer, 5)) t.receiver.receive(bytes, 'relay');
+  it('a session that is gone has its held frames dropped; the counts carry on', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const t = await setup({ gapTimeoutMs: 250 });
+    const old = sealFrames(t.peer, 4);
+    t.receiver.receive(old[0]!, 'relay');
+    t.receiver.receive(old[2]!, 'direct'); // 1 lost
+    vi.advanceTimersByTime(250);
+    expect(t.receiver.ordering.skipped).toBe(1);
+    t.receiver.receive(old[3]!, 'relay');
     const { a: peer2, b: ours2 } = await sessionPair();
-    t.setSession(ours2);
+    t.ours.close(); // the slots wiped it
+    t.setSessions([ours2]);
     t.receiver.newSession();
-    const fresh = sealFrames(peer2, 2, 100);
-    t.receiver.receive(fresh[1]!, 'direct');
-    expect(t.calls.batches).toHaveLength(5);
-    t.receiver.receive(fresh[0]!, 'relay');
-    expect(t.calls.batches.at(-1)).toEqual([100, 101]);
+    for (const bytes of sealFrames(peer2, 2, 100)) t.receiver.receive(bytes, 'relay');
+    expect(t.calls.batches).toEqual([[0], [2], [3], [100], [101]]);
+    // The ordering of the gone session left, its counts did not.
+    expect(t.receiver.ordering.skipped).toBe(1);
+    expect(t.receiver.ordering.delivered).toBe(5);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

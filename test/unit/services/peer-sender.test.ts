@@ -5,8 +5,8 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../../../src/crypto/session.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
-import { sealedCounterOf } from '../../../src/protocol/codec.js';
-import { SealedKind, type SealedMessage } from '../../../src/protocol/frames.js';
+import { readDataSequence } from '../../../src/protocol/codec.js';
+import { SealedKind, type SealedMessage, Space } from '../../../src/protocol/frames.js';
 import type { RelayClient } from '../../../src/relay/client.js';
 import { PeerCounters } from '../../../src/services/peer-counters.js';
 import { MAX_SEALABLE_FRAME, PeerSender } from '../../../src/services/peer-sender.js';
@@ -61,6 +61,14 @@ function opened(b: Session, frames: Uint8Array[]): { seq: number; message: Seale
     const { seq, message } = b.open(bytes);
     return { seq, message };
   });
+}
+
+/** An upgrade attempt's id, as the re-handshake yields it. */
+const ATTEMPT = new Uint8Array(16).fill(7);
+
+/** The MIGRATE marker markTail seals for ATTEMPT. */
+function migrate(lastSeq: bigint): SealedMessage {
+  return { kind: SealedKind.MIGRATE, attemptId: ATTEMPT, lastSeq };
 }
 
 function numbers(b: Session, frames: Uint8Array[]): number[] {
@@ -170,7 +178,7 @@ describe('PeerSender path choice', () => {
     t.relay.writable = true;
     t.sender.send(ethernet(2)); // seq 2
     capture();
-    expect(sent.map(sealedCounterOf)).toEqual([0, 1, 2]);
+    expect(sent.map(readDataSequence)).toEqual([0, 1, 2]);
     expect(t.a.nextSeq).toBe(3);
     expect(numbers(t.b, sent)).toEqual([0, 1, 2]);
     expect(t.counters.drops).toEqual({ RELAY_UNAVAILABLE: 5, NO_PATH: 2 });
@@ -202,12 +210,14 @@ describe('PeerSender control messages', () => {
     const ping: SealedMessage = { kind: SealedKind.PING, id: 5, sentAt: 77n };
     t.direct.writable = false;
     expect(t.sender.sendControl('direct', ping)).toBe(false);
-    expect(t.a.nextSeq).toBe(0);
+    expect(t.a.nextSequence(Space.CONTROL)).toBe(0);
     t.direct.writable = true;
     expect(t.sender.sendControl('direct', ping)).toBe(true);
     expect(t.relay.sent).toHaveLength(0);
     expect(opened(t.b, t.direct.sent)).toEqual([{ seq: 0, message: ping }]);
     expect(t.counters.paths.direct.framesSent).toBe(1);
+    // A control message takes no data sequence number.
+    expect(t.a.nextSeq).toBe(0);
   });
 
   it('sendControl without a session sends nothing', async () => {
@@ -216,79 +226,64 @@ describe('PeerSender control messages', () => {
     expect(t.relay.sent).toHaveLength(0);
   });
 
-  it('markTail sends MIGRATE(last sequence number sent on that path) on that path', async () => {
+  it('markTail sends MIGRATE(last data sequence number sent on that path) on that path', async () => {
     const t = await setup();
-    t.sender.send(ethernet(0)); // relay, seq 0
-    t.sender.send(ethernet(1)); // relay, seq 1
+    t.sender.send(ethernet(0)); // relay, data 0
+    t.sender.send(ethernet(1)); // relay, data 1
     t.sender.routeVia('direct');
-    t.sender.send(ethernet(2)); // direct, seq 2
-    t.sender.send(ethernet(3)); // direct, seq 3
-    t.sender.markTail('relay'); // seq 4 on the relay: MIGRATE(1)
-    t.sender.markTail('direct'); // seq 5 on the direct link: MIGRATE(3)
+    t.sender.send(ethernet(2)); // direct, data 2
+    t.sender.send(ethernet(3)); // direct, data 3
+    t.sender.markTail('relay', ATTEMPT); // control 0 on the relay: MIGRATE(1)
+    t.sender.markTail('direct', ATTEMPT); // control 1 on the direct link: MIGRATE(3)
 
     const onRelay = opened(t.b, t.relay.sent);
-    expect(onRelay.at(-1)).toEqual({
-      seq: 4,
-      message: { kind: SealedKind.MIGRATE, lastSeq: 1n },
-    });
+    expect(onRelay.at(-1)).toEqual({ seq: 0, message: migrate(1n) });
     const onDirect = opened(t.b, t.direct.sent);
-    expect(onDirect.at(-1)).toEqual({
-      seq: 5,
-      message: { kind: SealedKind.MIGRATE, lastSeq: 3n },
-    });
+    expect(onDirect.at(-1)).toEqual({ seq: 1, message: migrate(3n) });
   });
 
   it('markTail on a path that carried nothing yet still sends MIGRATE(0)', async () => {
     const t = await setup();
-    t.sender.markTail('relay');
-    expect(opened(t.b, t.relay.sent)).toEqual([
-      { seq: 0, message: { kind: SealedKind.MIGRATE, lastSeq: 0n } },
-    ]);
+    t.sender.markTail('relay', ATTEMPT);
+    expect(opened(t.b, t.relay.sent)).toEqual([{ seq: 0, message: migrate(0n) }]);
   });
 
   it('markTail on a path that is not writable sends nothing and burns no number', async () => {
     const t = await setup();
     t.sender.send(ethernet(0));
     t.relay.writable = false;
-    t.sender.markTail('relay');
+    t.sender.markTail('relay', ATTEMPT);
     t.direct.writable = false;
-    t.sender.markTail('direct');
+    t.sender.markTail('direct', ATTEMPT);
     expect(t.relay.sent).toHaveLength(1);
     expect(t.direct.sent).toHaveLength(0);
     expect(t.a.nextSeq).toBe(1);
+    expect(t.a.nextSequence(Space.CONTROL)).toBe(0);
   });
 
   it('markRelayTail puts MIGRATE on the relay, or on the direct link when the relay is down', async () => {
     const t = await setup();
-    t.sender.send(ethernet(0)); // relay, seq 0
-    t.sender.markRelayTail(); // relay, seq 1: MIGRATE(0)
+    t.sender.send(ethernet(0)); // relay, data 0
+    t.sender.markRelayTail(ATTEMPT); // relay, control 0: MIGRATE(0)
     expect(t.direct.sent).toHaveLength(0);
-    expect(opened(t.b, t.relay.sent).at(-1)).toEqual({
-      seq: 1,
-      message: { kind: SealedKind.MIGRATE, lastSeq: 0n },
-    });
+    expect(opened(t.b, t.relay.sent).at(-1)).toEqual({ seq: 0, message: migrate(0n) });
 
     t.relay.writable = false;
-    t.sender.markRelayTail(); // direct, seq 2
+    t.sender.markRelayTail(ATTEMPT); // direct, control 1
     expect(t.relay.sent).toHaveLength(2);
-    expect(opened(t.b, t.direct.sent)).toEqual([
-      { seq: 2, message: { kind: SealedKind.MIGRATE, lastSeq: 0n } },
-    ]);
+    expect(opened(t.b, t.direct.sent)).toEqual([{ seq: 1, message: migrate(0n) }]);
 
     t.direct.writable = false;
-    t.sender.markRelayTail(); // neither path: nothing, no number burnt
-    expect(t.a.nextSeq).toBe(3);
+    t.sender.markRelayTail(ATTEMPT); // neither path: nothing, no number burnt
+    expect(t.a.nextSequence(Space.CONTROL)).toBe(2);
   });
 
-  it('a PONG sent on a path counts as that path’s last frame for its MIGRATE', async () => {
+  it('a PONG is not data: MIGRATE still names the last data frame on that path', async () => {
     const t = await setup();
-    t.sender.send(ethernet(0)); // relay, seq 0
-    t.sender.sendControl('relay', { kind: SealedKind.PONG, id: 1, sentAt: 0n }); // relay, seq 1
-    t.sender.markTail('relay');
-    expect(opened(t.b, t.relay.sent).at(-1)?.message).toEqual({
-      kind: SealedKind.MIGRATE,
-      lastSeq: 1n,
-    });
+    t.sender.send(ethernet(0)); // relay, data 0
+    t.sender.sendControl('relay', { kind: SealedKind.PONG, id: 1, sentAt: 0n }); // relay, control 0
+    t.sender.markTail('relay', ATTEMPT);
+    expect(opened(t.b, t.relay.sent).at(-1)?.message).toEqual(migrate(0n));
   });
 });
 
@@ -334,12 +329,12 @@ describe('PeerSender resendRecentDirect', () => {
     t.sender.send(ethernet(1)); // direct, seq 1
     t.sender.send(ethernet(2)); // direct, seq 2
     t.sender.resendRecentDirect(); // seq 1 and 2 go on the relay again
-    t.sender.markTail('relay');
-    t.sender.markTail('direct');
+    t.sender.markTail('relay', ATTEMPT);
+    t.sender.markTail('direct', ATTEMPT);
     const lastOnRelay = t.relay.sent.at(-1)!;
     const lastOnDirect = t.direct.sent.at(-1)!;
-    expect(t.b.open(lastOnRelay).message).toEqual({ kind: SealedKind.MIGRATE, lastSeq: 0n });
-    expect(t.b.open(lastOnDirect).message).toEqual({ kind: SealedKind.MIGRATE, lastSeq: 2n });
+    expect(t.b.open(lastOnRelay).message).toEqual(migrate(0n));
+    expect(t.b.open(lastOnDirect).message).toEqual(migrate(2n));
   });
 
   it('resends only recent frames (recorded within suspectInterval + heartbeatInterval)', async () => {
@@ -397,8 +392,8 @@ describe('PeerSender newSession', () => {
     // The old session's direct frames are not resent under the new one.
     expect(t.sender.resendRecentDirect()).toBe(0);
     // A new session's numbers start at 0, and so do its MIGRATE markers.
-    t.sender.markTail('relay');
-    t.sender.markTail('direct');
+    t.sender.markTail('relay', ATTEMPT);
+    t.sender.markTail('direct', ATTEMPT);
     const relayTail = t.relay.sent.slice(relayBefore);
     expect(relayTail).toHaveLength(1);
     expect(b2.open(relayTail[0]!)).toMatchObject({

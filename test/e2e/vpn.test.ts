@@ -279,8 +279,10 @@ describe('switchback end to end across network namespaces', () => {
       expect(viaCli.code, viaCli.stderr).toBe(0);
       expect(viaCli.stdout).toMatch(/pong from b via direct/);
 
-      // iperf3 over the overlay, bounded: a one-shot server, a 3 s client.
-      const server = spawnIn(underlay.ns.b, 'iperf3', ['-s', '-1', '-B', OVERLAY.b, '-p', '5201']);
+      // iperf3 over the overlay, bounded: a server (stopped below), a 3 s
+      // client, retried while the server starts. Not one-shot (-1): a first
+      // attempt that fails under load would leave nothing to retry against.
+      const server = spawnIn(underlay.ns.b, 'iperf3', ['-s', '-B', OVERLAY.b, '-p', '5201']);
       try {
         const report = await until('iperf3 run', 30_000, async () => {
           const run = await execIn(
@@ -289,8 +291,13 @@ describe('switchback end to end across network namespaces', () => {
             ['-c', OVERLAY.b, '-p', '5201', '-t', '3', '-J', '--connect-timeout', '2000'],
             { timeoutMs: 20_000 },
           );
-          // Refused while the server is still starting: try again.
-          return run.code === 0 ? (JSON.parse(run.stdout) as IperfReport) : undefined;
+          // Refused while the server is still starting, or a run that ended in
+          // an error (its JSON then has no totals): try again.
+          if (run.code !== 0) return undefined;
+          const report = JSON.parse(run.stdout) as Partial<IperfReport> & { error?: string };
+          return report.error === undefined && report.end?.sum_received
+            ? (report as IperfReport)
+            : undefined;
         });
         const mbps = report.end.sum_received.bits_per_second / 1e6;
         console.log(

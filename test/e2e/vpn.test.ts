@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerStatus, TransitionRecord } from '../../src/daemon/node-status.js';
 import { defaultConnectionTimings } from '../../src/machines/connection-timings.js';
+import { iperfTcp } from '../support/iperf.js';
 import {
   assertNamespaceCapable,
   cutPeer,
@@ -279,33 +280,20 @@ describe('switchback end to end across network namespaces', () => {
       expect(viaCli.code, viaCli.stderr).toBe(0);
       expect(viaCli.stdout).toMatch(/pong from b via direct/);
 
-      // iperf3 over the overlay, bounded: a server (stopped below), a 3 s
-      // client, retried while the server starts. Not one-shot (-1): a first
-      // attempt that fails under load would leave nothing to retry against.
-      const server = spawnIn(underlay.ns.b, 'iperf3', ['-s', '-B', OVERLAY.b, '-p', '5201']);
-      try {
-        const report = await until('iperf3 run', 30_000, async () => {
-          const run = await execIn(
-            underlay.ns.a,
-            'iperf3',
-            ['-c', OVERLAY.b, '-p', '5201', '-t', '3', '-J', '--connect-timeout', '2000'],
-            { timeoutMs: 20_000 },
-          );
-          // Refused while the server is still starting, or a run that ended in
-          // an error (its JSON then has no totals): try again.
-          if (run.code !== 0) return undefined;
-          const report = JSON.parse(run.stdout) as Partial<IperfReport> & { error?: string };
-          return report.error === undefined && report.end?.sum_received
-            ? (report as IperfReport)
-            : undefined;
+      // iperf3 over the overlay, bounded; retried while the server starts
+      // or after a run that ended in an error (test/support/iperf.ts).
+      {
+        const report = await iperfTcp({
+          clientNs: underlay.ns.a,
+          serverNs: underlay.ns.b,
+          serverAddress: OVERLAY.b,
+          seconds: 3,
         });
         const mbps = report.end.sum_received.bits_per_second / 1e6;
         console.log(
           `[e2e fast] iperf3 a -> b over the direct path: ${mbps.toFixed(1)} Mbit/s received, ${(report.end.sum_received.bytes / 1e6).toFixed(1)} MB in ${report.end.sum_received.seconds.toFixed(1)} s, ${report.end.sum_sent.retransmits ?? 0} retransmits`,
         );
         expect(report.end.sum_received.bytes).toBeGreaterThan(0);
-      } finally {
-        await stopProcess(server);
       }
       const after = await peerStatus(underlay.ns.a, configs.a, 'b');
       console.log(
@@ -326,10 +314,3 @@ describe('switchback end to end across network namespaces', () => {
     });
   }, 100_000);
 });
-
-interface IperfReport {
-  end: {
-    sum_sent: { bytes: number; bits_per_second: number; retransmits?: number };
-    sum_received: { bytes: number; bits_per_second: number; seconds: number };
-  };
-}

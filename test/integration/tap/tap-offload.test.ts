@@ -22,14 +22,12 @@ import {
   VnetGso,
   type VnetHeader,
 } from '../../../src/tap/virtio-net-hdr.js';
+import { iperfTcp } from '../../support/iperf.js';
 import {
   assertNamespaceCapable,
   closeUnderlay,
   createUnderlay,
-  execIn,
   listNamespaces,
-  spawnIn,
-  stopProcess,
   type Underlay,
 } from '../../support/netns.js';
 
@@ -112,23 +110,13 @@ async function closeWire(wire: Wire): Promise<void> {
 
 /** iperf3 TCP a → b for 2 s over the TAP pair; bytes the receiver got. */
 async function tcpFlow(): Promise<number> {
-  const server = spawnIn(underlay.ns.b, 'iperf3', ['-s', '-1', '-B', ADDR.b]);
-  try {
-    let result = await execIn(underlay.ns.a, 'iperf3', ['-c', ADDR.b, '-t', '2', '--json'], {
-      timeoutMs: 20_000,
-    });
-    for (let attempt = 0; result.code !== 0 && attempt < 5; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 300)); // server not listening yet
-      result = await execIn(underlay.ns.a, 'iperf3', ['-c', ADDR.b, '-t', '2', '--json'], {
-        timeoutMs: 20_000,
-      });
-    }
-    expect(result.code, result.stdout + result.stderr).toBe(0);
-    const doc = JSON.parse(result.stdout) as { end: { sum_received: { bytes: number } } };
-    return doc.end.sum_received.bytes;
-  } finally {
-    await stopProcess(server, { graceMs: 2_000 });
-  }
+  const report = await iperfTcp({
+    clientNs: underlay.ns.a,
+    serverNs: underlay.ns.b,
+    serverAddress: ADDR.b,
+    seconds: 2,
+  });
+  return report.end.sum_received.bytes;
 }
 
 describe('TAP offload (IFF_VNET_HDR, TSO)', () => {

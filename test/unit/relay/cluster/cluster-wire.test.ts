@@ -70,9 +70,7 @@ describe('cluster wire format', () => {
       { name: 'r', instance: new Uint8Array(8) },
       { type: ClusterMessageType.HEARTBEAT, seq: 258, peers: 3 },
     );
-    expect(Buffer.from(bytes).toString('hex')).toBe(
-      `0101` + `01` + `72` + '00'.repeat(8) + '00000102' + '00000003',
-    );
+    expect(Buffer.from(bytes).toString('hex')).toBe(`01010172${'00'.repeat(8)}0000010200000003`);
   });
 
   it('refuses every truncation and trailing byte with BAD_MESSAGE', () => {

@@ -86,6 +86,10 @@ export class RelayConnection implements DirectoryPeer {
   private readonly destinations = new PeerIdCache();
   /** True while our socket is corked until the end of this tick. */
   private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   constructor(
     private readonly ws: WebSocket,
@@ -127,16 +131,10 @@ export class RelayConnection implements DirectoryPeer {
       // sender's socket) go out together: one writev, not one per frame.
       this.corked = true;
       this.socket.cork();
-      process.nextTick(uncork, this);
+      process.nextTick(this.uncork);
     }
     this.ws.send(frame);
     return true;
-  }
-
-  /** The end of the tick in which send() corked our socket. */
-  flush(): void {
-    this.corked = false;
-    this.socket.uncork();
   }
 
   established(partner: PeerInfo, partnerListenPort: number): void {
@@ -404,10 +402,6 @@ export class RelayConnection implements DirectoryPeer {
     clearTimeout(this.authTimer);
     if (wasReady) this.ctx.directory.unregister(this, reason);
   }
-}
-
-function uncork(connection: RelayConnection): void {
-  connection.flush();
 }
 
 /** Where the client's TCP connection comes from, IPv4-mapped addresses unwrapped. */

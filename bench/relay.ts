@@ -8,6 +8,11 @@
 // so the figure is forwarding throughput, not how fast buffers fill.
 //
 //   npm run bench:relay [-- --seconds 2 --rounds 3 --window 512 --payload 1400 --json]
+//
+// --compare-tree DIR also runs the relay of another checkout (DIR/src/cli.ts,
+// e.g. main's code unpacked by `git archive main | tar -x -C DIR`, with a
+// node_modules link) in the same alternating rounds: before and after in one
+// run. --cpu-prof DIR writes a .cpuprofile of each relay process there.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -26,6 +31,8 @@ const { values } = parseArgs({
     window: { type: 'string', default: '512' },
     payload: { type: 'string', default: '1400' },
     json: { type: 'boolean', default: false },
+    'compare-tree': { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -33,6 +40,8 @@ const ROUNDS = Number(values.rounds);
 const WINDOW = Number(values.window);
 const PAYLOAD = Number(values.payload);
 const WARMUP_MS = 500;
+const COMPARE_TREE = values['compare-tree'];
+const CPU_PROF = values['cpu-prof'];
 
 interface Result {
   frames: number;
@@ -69,8 +78,9 @@ async function measure(send: () => void, onReceive: (count: () => void) => void)
 async function serverProcess(
   args: string[],
   pattern: RegExp,
+  cwd?: string,
 ): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   // Every line is read to the end, so the server never blocks on a full pipe.
   const url = new Promise<string>((resolve, reject) => {
@@ -103,9 +113,11 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function benchRelay(): Promise<Result> {
+/** The relay of this checkout, or of `tree` (another checkout of the project). */
+async function benchRelay(tree?: string): Promise<Result> {
   const { child, url } = await serverProcess(
     [
+      ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []),
       '--import',
       'tsx',
       'src/cli.ts',
@@ -127,6 +139,7 @@ async function benchRelay(): Promise<Result> {
       String(16 * 1024 * 1024),
     ],
     /ws:\/\/127\.0\.0\.1:\d+/,
+    tree,
   );
   try {
     const ids = [await generateIdentity(), await generateIdentity()] as const;
@@ -207,12 +220,20 @@ await sodiumReady();
 // falls on both alike; each side's median is printed.
 const plainRuns: Result[] = [];
 const relayRuns: Result[] = [];
+const compareRuns: Result[] = [];
 for (let round = 0; round < ROUNDS; round++) {
-  plainRuns.push(await benchPlain());
-  relayRuns.push(await benchRelay());
+  // The order rotates per round so a busy spell does not always hit the same one.
+  const cases = [
+    async () => plainRuns.push(await benchPlain()),
+    async () => relayRuns.push(await benchRelay()),
+    ...(COMPARE_TREE ? [async () => compareRuns.push(await benchRelay(COMPARE_TREE))] : []),
+  ];
+  for (let i = 0; i < cases.length; i++) await cases[(i + round) % cases.length]!();
 }
 const plain = median(plainRuns);
 const relay = median(relayRuns);
+const compare = COMPARE_TREE ? median(compareRuns) : undefined;
+const rounds = (runs: Result[]) => runs.map((r) => Math.round(r.frames / r.seconds));
 const row = (name: string, f: { fps: number; mbps: number }) =>
   `${name.padEnd(22)}${Math.round(f.fps).toLocaleString('en-US').padStart(12)} frames/s${f.mbps.toFixed(0).padStart(8)} Mbit/s`;
 if (values.json) {
@@ -226,16 +247,29 @@ if (values.json) {
       window: WINDOW,
       rounds: ROUNDS,
       seconds: SECONDS,
-      plain: shape(plain),
-      relay: shape(relay),
+      plain: { ...shape(plain), rounds: rounds(plainRuns) },
+      relay: { ...shape(relay), rounds: rounds(relayRuns) },
       relayOverPlain: Math.round((relay.fps / plain.fps) * 1000) / 1000,
+      ...(compare && {
+        compareTree: COMPARE_TREE,
+        compare: { ...shape(compare), rounds: rounds(compareRuns) },
+        compareOverPlain: Math.round((compare.fps / plain.fps) * 1000) / 1000,
+        relayOverCompare: Math.round((relay.fps / compare.fps) * 1000) / 1000,
+      }),
     })}\n`,
   );
 } else {
   console.log(
     `relay bench: ${PAYLOAD}-byte payloads, window ${WINDOW} frames, median of ${ROUNDS} × ${SECONDS} s, loopback`,
   );
-  console.log(row('plain ws forwarder', plain));
-  console.log(row('switchback relay', relay));
+  const each = (runs: Result[]) => `  (rounds: ${rounds(runs).join(' / ')})`;
+  console.log(row('plain ws forwarder', plain) + each(plainRuns));
+  console.log(row('switchback relay', relay) + each(relayRuns));
+  if (compare) console.log(row('relay of compare-tree', compare) + each(compareRuns));
   console.log(`ratio relay/plain: ${(relay.fps / plain.fps).toFixed(2)}`);
+  if (compare) {
+    console.log(
+      `ratio compare-tree/plain: ${(compare.fps / plain.fps).toFixed(2)}; relay/compare-tree: ${(relay.fps / compare.fps).toFixed(2)} (compare-tree ${COMPARE_TREE})`,
+    );
+  }
 }

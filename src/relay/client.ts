@@ -72,6 +72,13 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** The data plane's receiver of FORWARDs (onForward); 'forward' events otherwise. */
   #forwardHandler: ForwardHandler | undefined;
   readonly #forward: ForwardParts = { key: new Uint8Array(0), payload: new Uint8Array(0) };
+  /** The socket sendForward corked until the end of this tick; undefined when not corked. */
+  #corked: net.Socket | undefined;
+  readonly #uncork = (): void => {
+    const socket = this.#corked;
+    this.#corked = undefined;
+    socket?.uncork();
+  };
 
   private constructor(
     private readonly ws: WebSocket,
@@ -184,10 +191,25 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.sendFrame({ type: FrameType.FORWARD, key: peerKey, payload });
   }
 
-  /** 5. FORWARD already encoded by the data plane (codec encodeForward). */
+  /** 5. FORWARD already encoded by the data plane (codec encodeForward).
+   * The socket stays corked until the end of the tick, so the frames of one
+   * TAP read batch leave in one writev instead of one syscall each. */
   sendForward(frame: Uint8Array): void {
     if (!this.isOpen) throw new RelayError('CLOSED', 'relay connection is closed');
+    if (this.#corked === undefined) {
+      const socket = this.#socket();
+      if (socket !== undefined) {
+        this.#corked = socket;
+        socket.cork();
+        process.nextTick(this.#uncork);
+      }
+    }
     this.ws.send(frame);
+  }
+
+  /** The TCP (or TLS) socket under ws; undefined before open and after close. */
+  #socket(): net.Socket | undefined {
+    return (this.ws as unknown as { _socket?: net.Socket | null })._socket ?? undefined;
   }
 
   /**

@@ -16,9 +16,10 @@ export class TokenBucket {
     this.last = now();
   }
 
-  /** Spends `n` tokens and returns true, or returns false and spends nothing. */
-  take(n = 1): boolean {
-    this.refill();
+  /** Spends `n` tokens and returns true, or returns false and spends nothing.
+   * `now` lets a caller with several buckets read the clock once for all. */
+  take(n = 1, now = this.now()): boolean {
+    this.refill(now);
     if (this.tokens < n) return false;
     this.tokens -= n;
     return true;
@@ -26,12 +27,11 @@ export class TokenBucket {
 
   /** Tokens available now (refilled up to the present). */
   available(): number {
-    this.refill();
+    this.refill(this.now());
     return this.tokens;
   }
 
-  private refill(): void {
-    const now = this.now();
+  private refill(now: number): void {
     const elapsed = now - this.last;
     if (elapsed <= 0) return;
     this.last = now;

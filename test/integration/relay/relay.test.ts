@@ -3,6 +3,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../../src/crypto/identity.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
+import { encodeForward, forwardHeader } from '../../../src/protocol/codec.js';
 import { PeerGoneReason } from '../../../src/protocol/frames.js';
 import { RelayClient } from '../../../src/relay/client.js';
 import { CloseCode, NoticeCode } from '../../../src/relay/close-codes.js';
@@ -68,6 +69,32 @@ describe('relay', () => {
     expect(eb.observed.host).toBe('127.0.0.1');
     expect(eb.listenPort).toBe(40_001);
     expect(relay.server.directory.pairCount).toBe(1);
+  });
+
+  it('delivers a burst of FORWARDs sent in one tick whole and in order, the sockets corked only for that tick', async () => {
+    const { a, b } = await paired();
+    const header = forwardHeader(b.key);
+    const count = 500;
+    const seen: number[] = [];
+    const all = new Promise<void>((resolve) => {
+      b.onForward((from, payload) => {
+        expect(sameBytes(from, a.key)).toBe(true);
+        seen.push(new DataView(payload.buffer, payload.byteOffset).getUint32(0));
+        if (seen.length === count) resolve();
+      });
+    });
+    for (let i = 0; i < count; i++) {
+      const payload = new Uint8Array(1400);
+      new DataView(payload.buffer).setUint32(0, i);
+      a.sendForward(encodeForward(header, payload));
+    }
+    const socket = (a as unknown as { ws: { _socket: import('node:net').Socket } }).ws._socket;
+    expect(socket.writableCorked).toBe(1); // the whole burst waits for the end of this tick
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(socket.writableCorked).toBe(0);
+    await all;
+    expect(seen).toEqual([...Array(count).keys()]);
+    expect(relay.server.stats.framesForwarded).toBe(count);
   });
 
   it('forwards payloads both ways between a pair, byte for byte', async () => {

@@ -48,8 +48,8 @@ describe('sealed messages', () => {
 
   it.each([
     ['', 'TRUNCATED'],
-    ['06', 'UNKNOWN_KIND'], // reserved for the fast tunnel
-    ['07', 'UNKNOWN_KIND'],
+    ['06', 'TRUNCATED'], // SUPERFRAME needs a virtio-net header and an Ethernet header
+    ['07', 'UNKNOWN_KIND'], // reserved for BATCHED_DATA
     ['0101020304', 'TRUNCATED'],
     ['0409ff', 'TRAILING_BYTES'],
     ['0500', 'TRUNCATED'],

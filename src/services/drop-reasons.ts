@@ -36,5 +36,8 @@ export const DropReason = {
   GSO_MALFORMED: 'GSO_MALFORMED',
   /** A SUPERFRAME from a peer with which OFFLOAD_SUPERFRAMES is not negotiated (or our TAP is plain). */
   SUPERFRAME_NOT_NEGOTIATED: 'SUPERFRAME_NOT_NEGOTIATED',
+  /** A SUPERFRAME whose virtio-net header our TAP would refuse (unknown gso_type, no segment
+   * size, a checksum outside the frame): dropped before the write. */
+  SUPERFRAME_BAD_HEADER: 'SUPERFRAME_BAD_HEADER',
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];

@@ -28,6 +28,7 @@ import type { Opened, Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import { Capability, hasCapability } from '../protocol/capabilities.js';
 import { SealedKind, type SealedMessage } from '../protocol/frames.js';
+import { emptyVnetHeader, isWritableVnetPacket } from '../tap/virtio-net-hdr.js';
 import { DropReason } from './drop-reasons.js';
 import { InOrderReceiver, type InOrderReceiverCounters } from './in-order-receiver.js';
 import type { PeerCounters } from './peer-counters.js';
@@ -82,6 +83,8 @@ export class PeerReceiver {
   readonly #listeners = new Set<FramesListener>();
   readonly #batch: Uint8Array[] = [];
   readonly #vnetHdrBytes: number;
+  /** Scratch for checking a SUPERFRAME's virtio-net header. */
+  readonly #vnet = emptyVnetHeader();
   /** Plain frames behind an empty virtio-net header, for an offloaded TAP. */
   readonly #slab: Uint8Array | undefined;
   #slabUsed = 0;
@@ -142,6 +145,11 @@ export class PeerReceiver {
           !hasCapability(opened.session.capabilities, Capability.OFFLOAD_SUPERFRAMES)
         ) {
           options.counters.drop(DropReason.SUPERFRAME_NOT_NEGOTIATED);
+          this.#orderingOf(opened.session).push(opened.seq, NOTHING);
+          return;
+        }
+        if (!isWritableVnetPacket(message.packet, this.#vnet)) {
+          options.counters.drop(DropReason.SUPERFRAME_BAD_HEADER);
           this.#orderingOf(opened.session).push(opened.seq, NOTHING);
           return;
         }

@@ -179,6 +179,21 @@ describe('PeerReceiver with an offloaded TAP', () => {
     expect(t.batches).toHaveLength(1); // seq 1 released at once: seq 0 was consumed
   });
 
+  it('a SUPERFRAME whose header the TAP would refuse is dropped before the write, and holds nothing back', async () => {
+    const { a, b } = await pair(true);
+    const t = receiver(b, VNET_HDR_BYTES);
+    const udp = tcpSuperframe(3000, 1000, VnetGso.UDP);
+    const noMss = tcpSuperframe(3000, 0);
+    const csumOutside = tcpSuperframe(10, 1000);
+    csumOutside[6] = 0xff; // csum_start far past the frame
+    for (const bad of [udp, noMss, csumOutside]) {
+      t.receiver.receive(a.sealEthernet(bad, SealedKind.SUPERFRAME), 'direct');
+    }
+    t.receiver.receive(a.sealEthernet(tcpSuperframe(100, 1000), SealedKind.SUPERFRAME), 'direct');
+    expect(t.counters.drops).toEqual({ SUPERFRAME_BAD_HEADER: 3 });
+    expect(t.batches).toHaveLength(1);
+  });
+
   it('a plain device drops a SUPERFRAME even if the session negotiated it', async () => {
     const { a, b } = await pair(true);
     const t = receiver(b, 0);

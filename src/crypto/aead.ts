@@ -26,8 +26,12 @@
 // object makes it slower below ~3 KiB (`npm run bench:aead -- --sizes
 // 1400,4096,8192,16384,65536`: ratio node/libsodium 0.72, 1.48, 2.18, 3.04,
 // 4.18). So plaintexts of AEAD_NODE_CRYPTO_MIN_BYTES and more use node:crypto,
-// smaller ones (every MTU-sized frame, control messages) libsodium.
+// smaller ones (every MTU-sized frame, control messages) libsodium. The
+// node:crypto construction is done in place by the addon (native/aead.c,
+// InPlaceAead) where it is built, so no 64 KiB output buffer is allocated per
+// message; NodeCryptoAead (node:crypto's API) is the fallback.
 import { createCipheriv, createDecipheriv, getCiphers } from 'node:crypto';
+import { createRequire } from 'node:module';
 import * as sodiumModule from 'libsodium-wrappers';
 import {
   AEAD_TAG_BYTES,
@@ -228,7 +232,8 @@ export class NodeCryptoAead implements FrameAead {
       authTagLength: AEAD_TAG_BYTES,
     });
     cipher.setAAD(ad, { plaintextLength });
-    const frame = new Uint8Array(DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES);
+    // Every byte is written below: no zero-fill of up to 64 KiB.
+    const frame = Buffer.allocUnsafe(DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES);
     frame.set(ad, 0);
     frame.set(cipher.update(staged.subarray(DATA_HEADER_BYTES)), DATA_HEADER_BYTES);
     cipher.final();
@@ -253,6 +258,72 @@ export class NodeCryptoAead implements FrameAead {
     } catch {
       return undefined;
     }
+  }
+}
+
+/** native/aead.c: ChaCha20-Poly1305 in place with Node's own OpenSSL. */
+interface NativeAead {
+  aeadSeal(key: Uint8Array, frame: Uint8Array, plaintextLength: number): boolean;
+  aeadOpen(key: Uint8Array, frame: Uint8Array): boolean;
+}
+
+// From src/crypto/ (tsx) and dist/crypto/ (built) alike, the addon is two levels up.
+const ADDON_PATH = '../../native/build/Release/switchback_tap.node';
+
+function loadNativeAead(): NativeAead | undefined {
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as Partial<NativeAead>;
+    return typeof addon.aeadSeal === 'function' && typeof addon.aeadOpen === 'function'
+      ? (addon as NativeAead)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The same contract with OpenSSL's ChaCha20-Poly1305 working in place
+ * (native/aead.c): stage() hands out the sealed frame's own buffer, seal()
+ * encrypts it where it lies and appends the tag; open() decrypts the frame
+ * in place and returns a view of it (a refusal leaves it as it was). One
+ * allocation per sealed message (the frame that leaves), none per opened
+ * one: node:crypto allocates its output on every call, and at super-frame
+ * rates that external memory drives V8 into a full GC every ~100 ms.
+ */
+export class InPlaceAead implements FrameAead {
+  private staged: Uint8Array | undefined;
+
+  constructor(private readonly native: NativeAead) {}
+
+  /** The addon's AEAD, or undefined when the addon is not built. */
+  static load(): InPlaceAead | undefined {
+    const native = loadNativeAead();
+    return native ? new InPlaceAead(native) : undefined;
+  }
+
+  stage(plaintextLength: number): Uint8Array {
+    const frame = Buffer.allocUnsafe(DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES);
+    this.staged = frame;
+    return frame.subarray(0, DATA_HEADER_BYTES + plaintextLength);
+  }
+
+  seal(plaintextLength: number, key: Uint8Array): Uint8Array {
+    const frame = this.staged;
+    this.staged = undefined;
+    if (frame?.length !== DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES) {
+      throw new Error('InPlaceAead.seal without a matching stage()');
+    }
+    if (!this.native.aeadSeal(key, frame, plaintextLength)) {
+      throw new Error('ChaCha20-Poly1305 (OpenSSL) seal failed');
+    }
+    return frame;
+  }
+
+  open(frame: Uint8Array, key: Uint8Array): Uint8Array | undefined {
+    const ciphertextLength = frame.length - DATA_HEADER_BYTES;
+    if (ciphertextLength < AEAD_TAG_BYTES || frame.length > MAX_DATA_FRAME_BYTES) return undefined;
+    if (!this.native.aeadOpen(key, frame)) return undefined;
+    return frame.subarray(DATA_HEADER_BYTES, frame.length - AEAD_TAG_BYTES);
   }
 }
 
@@ -307,11 +378,12 @@ export function libsodiumAead(): FrameAead {
   return sharedSodium;
 }
 
-/** The process's FrameAead: libsodium for small messages, node:crypto for
- * big ones (when this Node has the cipher). */
+/** The process's FrameAead: libsodium for small messages; for big ones
+ * OpenSSL in place (the addon), else node:crypto, else libsodium too. */
 export function frameAead(): FrameAead {
   if (shared) return shared;
   const sodium = libsodiumAead();
-  shared = NodeCryptoAead.available ? new SizedAead(sodium, new NodeCryptoAead()) : sodium;
+  const large = InPlaceAead.load() ?? (NodeCryptoAead.available ? new NodeCryptoAead() : undefined);
+  shared = large ? new SizedAead(sodium, large) : sodium;
   return shared;
 }

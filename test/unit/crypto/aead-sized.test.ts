@@ -8,6 +8,7 @@ import {
   AEAD_NODE_CRYPTO_MIN_BYTES,
   type FrameAead,
   frameAead,
+  InPlaceAead,
   libsodiumAead,
   NodeCryptoAead,
   SizedAead,
@@ -43,8 +44,24 @@ const SIZES = [
 ];
 
 describe('node:crypto and libsodium: the same ChaCha20-Poly1305 IETF', () => {
-  it('node:crypto has the cipher here (else the node stays on libsodium)', () => {
+  it('node:crypto has the cipher and the addon its in-place AEAD here', () => {
     expect(NodeCryptoAead.available).toBe(true);
+    expect(InPlaceAead.load()).toBeInstanceOf(InPlaceAead);
+  });
+
+  it('in place: a refused open can be retried with the right key on the same bytes', () => {
+    const inPlace = InPlaceAead.load()!;
+    const key = randomBytes(32);
+    const plaintext = randomBytes(20_000);
+    const frame = seal(inPlace, randomBytes(DATA_HEADER_BYTES), plaintext, key);
+    expect(inPlace.open(frame, randomBytes(32))).toBeUndefined();
+    expect(Buffer.from(inPlace.open(frame, key)!).equals(plaintext)).toBe(true);
+  });
+
+  it('in place: seal without a matching stage is an error, not a wrong frame', () => {
+    const inPlace = InPlaceAead.load()!;
+    inPlace.stage(100);
+    expect(() => inPlace.seal(200, randomBytes(32))).toThrow(/matching stage/);
   });
 
   it.each(SIZES)(

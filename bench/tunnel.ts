@@ -10,7 +10,12 @@
  *
  *   underlay  iperf3 / ping straight over the veths (the baseline)
  *   tinc      tinc 1.0 switch mode, TAP tinc0 10.233.0.0/24, defaults, Compression = 0
- *   direct    two `switchback up` (dist/cli.js), TAP sb0 10.232.0.0/24, direct path
+ *   direct    two `switchback up` (dist/cli.js), TAP sb0 10.232.0.0/24, direct path,
+ *             TAP offload on both (the default): OFFLOAD_SUPERFRAMES negotiated
+ *   directPlain  the same, b with --no-offload: a mixed pair (a splits its
+ *             super-frames by software GSO, nothing negotiated)
+ *   directOff the same, both with --no-offload: plain frames, the data path
+ *             before offload (the "before" figure)
  *   relay     the same, a↔b underlay dropped by nftables in a and b, so frames go
  *             through `switchback relay` (ws://)
  *   relayWss  the same through a wss:// relay (self-signed certificate, trusted by
@@ -24,8 +29,8 @@
  * each round's figures kept. Last, idle CPU: node a with one peer (b) on the
  * direct path, default timings, for --idle-seconds.
  *
- * --json prints {"meta", "underlay", "tinc", "direct", "relay", "relayWss",
- * "ratios", "idle"} on stdout (progress goes to stderr). Every namespace and
+ * --json prints {"meta", "underlay", "tinc", "direct", "directPlain",
+ * "directOff", "relay", "relayWss", "ratios", "roundRatios", "idle"} on stdout (progress goes to stderr). Every namespace and
  * process goes on every exit path (SIGINT included), bounded in time.
  */
 import { execFileSync } from 'node:child_process';
@@ -73,7 +78,15 @@ import {
 import { prepareTinc, startTinc, TINC_MTU, TINC_OVERLAY, type TincSetup } from './tunnel/tinc.js';
 import { ensureTools } from './tunnel/tools.js';
 
-const CASES = ['underlay', 'tinc', 'direct', 'relay', 'relayWss'] as const;
+const CASES = [
+  'underlay',
+  'tinc',
+  'direct',
+  'directPlain',
+  'directOff',
+  'relay',
+  'relayWss',
+] as const;
 type CaseName = (typeof CASES)[number];
 const SWEEP_CASES: readonly CaseName[] = ['underlay', 'tinc', 'direct'];
 /** Whole bench, set-up included, is cut off after this (a hung tool must not hang us). */
@@ -178,10 +191,12 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
       return { address: TINC_OVERLAY.b, pids: [a!.pid, b!.pid] };
     }
     case 'direct':
+    case 'directPlain':
+    case 'directOff':
     case 'relay':
     case 'relayWss': {
       const wss = name === 'relayWss';
-      const viaRelay = name !== 'direct';
+      const viaRelay = name === 'relay' || name === 'relayWss';
       if (viaRelay) {
         await cutPeer(underlay.ns.a, underlay.addr.b);
         await cutPeer(underlay.ns.b, underlay.addr.a);
@@ -195,6 +210,12 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
         scheme: wss ? 'wss' : 'ws',
         tls: wss ? ctx.tls : undefined,
         nodeArgs,
+        upFlags:
+          name === 'directPlain'
+            ? { b: ['--no-offload'] }
+            : name === 'directOff'
+              ? { a: ['--no-offload'], b: ['--no-offload'] }
+              : {},
         label: name,
       });
       track(pair.a);
@@ -219,6 +240,7 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
             bSent: b.paths[path].framesSent,
             bReceived: b.paths[path].framesReceived,
             aBytesSent: a.paths[path].bytesSent,
+            bBytesSent: b.paths[path].bytesSent,
             drops:
               Object.values(a.drops).reduce((x, y) => x + y, 0) +
               Object.values(b.drops).reduce((x, y) => x + y, 0),
@@ -272,6 +294,8 @@ function summarise(name: CaseName, rounds: RoundFigures[]): CaseResult {
       underlay: 'nothing (no VPN process)',
       tinc: 'tincd a + tincd b',
       direct: 'switchback up a + b',
+      directPlain: 'switchback up a + b (b --no-offload)',
+      directOff: 'switchback up a + b (both --no-offload)',
       relay: 'switchback up a + b + switchback relay',
       relayWss: 'switchback up a + b + switchback relay (wss)',
     }[name],
@@ -324,7 +348,7 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
 function ratios(results: Partial<Record<CaseName, CaseResult>>): Record<string, number | null> {
-  const { underlay, tinc, direct, relay, relayWss } = results;
+  const { underlay, tinc, direct, directPlain, directOff, relay, relayWss } = results;
   const div = (x?: number | null, y?: number | null) =>
     x != null && y != null && y !== 0 ? round3(x / y) : null;
   const added = (r?: CaseResult) => (r && underlay ? round3(r.rttMs - underlay.rttMs) : null);
@@ -332,6 +356,9 @@ function ratios(results: Partial<Record<CaseName, CaseResult>>): Record<string, 
   const addedDirect = added(direct);
   return {
     directOverTincMbps: div(direct?.mbps, tinc?.mbps),
+    directPlainOverTincMbps: div(directPlain?.mbps, tinc?.mbps),
+    directOffOverTincMbps: div(directOff?.mbps, tinc?.mbps),
+    directOverDirectOffMbps: div(direct?.mbps, directOff?.mbps),
     relayOverDirectMbps: div(relay?.mbps, direct?.mbps),
     relayWssOverDirectMbps: div(relayWss?.mbps, direct?.mbps),
     tincOverUnderlayMbps: div(tinc?.mbps, underlay?.mbps),
@@ -342,7 +369,24 @@ function ratios(results: Partial<Record<CaseName, CaseResult>>): Record<string, 
     relayWssAddedRttMs: added(relayWss),
     directAddedRttOverTinc: div(addedDirect, addedTinc),
     directOverTincCpuPerGB: div(direct?.cpuSecPerGB, tinc?.cpuSecPerGB),
+    directPlainOverTincCpuPerGB: div(directPlain?.cpuSecPerGB, tinc?.cpuSecPerGB),
+    directOffOverTincCpuPerGB: div(directOff?.cpuSecPerGB, tinc?.cpuSecPerGB),
   };
+}
+
+/** Each round's case / tinc throughput (the targets are per round, not only medians). */
+function roundRatios(results: Partial<Record<CaseName, CaseResult>>): Record<string, number[]> {
+  const tinc = results.tinc?.rounds;
+  const out: Record<string, number[]> = {};
+  if (!tinc) return out;
+  for (const name of ['direct', 'directPlain', 'directOff'] as const) {
+    const rounds = results[name]?.rounds;
+    if (!rounds) continue;
+    out[`${name}OverTincMbps`] = rounds.map((r, i) =>
+      round3(r.mbps / Math.max(1e-9, tinc[i]?.mbps ?? Number.NaN)),
+    );
+  }
+  return out;
 }
 
 function tableText(
@@ -356,18 +400,20 @@ function tableText(
     `tunnel bench: iperf3 TCP ${SECONDS} s a → b, ${ROUNDS} round(s), medians; node ${process.version}, ${cpus().length} cores`,
   );
   lines.push(
-    `${'case'.padEnd(10)}${'Mbit/s'.padStart(10)}${'RTT ms'.padStart(9)}${'+RTT ms'.padStart(9)}${'CPU s/GB'.padStart(10)}   rounds (Mbit/s)`,
+    `${'case'.padEnd(12)}${'Mbit/s'.padStart(10)}${'RTT ms'.padStart(9)}${'+RTT ms'.padStart(9)}${'CPU s/GB'.padStart(10)}   rounds (Mbit/s)`,
   );
   for (const name of CASES) {
     const r = results[name];
     if (!r) continue;
     const addedRtt = results.underlay ? r.rttMs - results.underlay.rttMs : null;
     lines.push(
-      `${name.padEnd(10)}${fmt(r.mbps).padStart(10)}${fmt(r.rttMs, 3).padStart(9)}${fmt(addedRtt, 3).padStart(9)}${fmt(r.cpuSecPerGB, 2).padStart(10)}   ${r.rounds.map((x) => x.mbps.toFixed(0)).join(' / ')}`,
+      `${name.padEnd(12)}${fmt(r.mbps).padStart(10)}${fmt(r.rttMs, 3).padStart(9)}${fmt(addedRtt, 3).padStart(9)}${fmt(r.cpuSecPerGB, 2).padStart(10)}   ${r.rounds.map((x) => x.mbps.toFixed(0)).join(' / ')}`,
     );
   }
   lines.push('ratios (same run):');
-  for (const [k, v] of Object.entries(rat)) if (v !== null) lines.push(`  ${k.padEnd(26)} ${v}`);
+  for (const [k, v] of Object.entries(rat)) if (v !== null) lines.push(`  ${k.padEnd(28)} ${v}`);
+  for (const [k, v] of Object.entries(roundRatios(results)))
+    lines.push(`  ${k.padEnd(28)} by round: ${v.join(' / ')}`);
   const swept = SWEEP_CASES.filter((name) => results[name]?.udp);
   if (swept.length > 0) {
     lines.push(`UDP sweep (iperf3 -u -b 0 -t ${UDP_SECONDS}): datagrams/s arrived (loss)`);
@@ -465,6 +511,7 @@ async function main(): Promise<void> {
       },
       ...results,
       ratios: rat,
+      roundRatios: roundRatios(results),
       idle: idle ?? null,
     };
     if (values.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);

@@ -429,6 +429,8 @@ static napi_value tap_stop_reader(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+void register_aead(napi_env env, napi_value exports); /* aead.c */
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"open", NULL, tap_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -439,5 +441,6 @@ NAPI_MODULE_INIT() {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;
+  register_aead(env, exports);
   return exports;
 }

@@ -153,12 +153,19 @@ export interface NodePair {
   configs: { a: string; b: string };
 }
 
-/** Starts `switchback up` in a and b; `nodeArgs` go to node itself (e.g. --cpu-prof). */
+/** Starts `switchback up` in a and b; `nodeArgs` go to node itself (e.g.
+ * --cpu-prof), `upFlags` per role to `switchback up` (e.g. --no-offload). */
 export async function startNodes(
   dir: string,
   keys: SwitchbackKeys,
   underlay: Underlay,
-  options: { scheme: 'ws' | 'wss'; tls?: RelayTls; nodeArgs?: string[]; label: string },
+  options: {
+    scheme: 'ws' | 'wss';
+    tls?: RelayTls;
+    nodeArgs?: string[];
+    upFlags?: Partial<Record<'a' | 'b', string[]>>;
+    label: string;
+  },
 ): Promise<NodePair> {
   const configs = {
     a: join(dir, `${options.label}-a.toml`),
@@ -172,7 +179,16 @@ export async function startNodes(
       `switchback up ${role}`,
       underlay.ns[role],
       process.execPath,
-      [...(options.nodeArgs ?? []), CLI, 'up', '--config', configs[role], '--log-level', 'warn'],
+      [
+        ...(options.nodeArgs ?? []),
+        CLI,
+        'up',
+        '--config',
+        configs[role],
+        '--log-level',
+        'warn',
+        ...(options.upFlags?.[role] ?? []),
+      ],
       { cwd: REPO_ROOT, env: env(extra) },
     );
   }

@@ -44,6 +44,11 @@ export const upCommand: Command = {
       description: 'Hide IP addresses (and host:port) in every log line.',
     },
     {
+      name: 'no-offload',
+      description:
+        'Open the TAP device without TSO/checksum offload (as config tap.offload = false): plain frames only, and OFFLOAD_SUPERFRAMES is not advertised to peers.',
+    },
+    {
       name: 'inspect',
       value: 'stately',
       description:
@@ -71,6 +76,8 @@ export const upCommand: Command = {
       if (error instanceof ConfigError) throw new UsageError(error.message);
       throw error;
     }
+    if (values['no-offload'] === true)
+      config = { ...config, tap: { ...config.tap, offload: false } };
     const logger = createLogger({
       level: level as 'info',
       redactAddresses: values['redact-addresses'] === true,

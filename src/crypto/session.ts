@@ -208,11 +208,16 @@ export class Session {
     return { send: this.sendEpoch, receive: this.recvEpoch };
   }
 
-  /** Seal an Ethernet frame into a DATA frame (the hot path). */
-  sealEthernet(frame: Uint8Array): Uint8Array {
+  /** Seal an Ethernet frame into a DATA frame (the hot path). With `kind`
+   * SUPERFRAME, `frame` is a virtio-net header and its frame (the caller
+   * has checked OFFLOAD_SUPERFRAMES is negotiated and the sizes). */
+  sealEthernet(
+    frame: Uint8Array,
+    kind: typeof SealedKind.ETHERNET | typeof SealedKind.SUPERFRAME = SealedKind.ETHERNET,
+  ): Uint8Array {
     const size = 1 + frame.length;
     const staged = this.stage(Space.DATA, size);
-    staged[DATA_HEADER_BYTES] = SealedKind.ETHERNET;
+    staged[DATA_HEADER_BYTES] = kind;
     staged.set(frame, DATA_HEADER_BYTES + 1);
     return this.aead.seal(size, this.sendKeys[Space.DATA]);
   }

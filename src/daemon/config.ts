@@ -11,6 +11,7 @@
  *   name = "sb0"
  *   address = "10.232.0.2/24"
  *   mtu = 1400
+ *   offload = true                # TSO/checksum offload when the kernel accepts it
  *   [[peers]]
  *   name = "b"
  *   publicKey = "…"
@@ -50,6 +51,9 @@ export interface TapConfig {
   /** CIDR, e.g. 10.232.0.2/24; absent: the device is left unaddressed. */
   address?: string;
   mtu: number;
+  /** Open the TAP with IFF_VNET_HDR + TSO/checksum offload when the kernel
+   * accepts it (absent: true); `switchback up --no-offload` sets it false. */
+  offload?: boolean;
 }
 
 export interface NodeConfig {
@@ -141,9 +145,10 @@ const schema = z
           .default('sb0'),
         address: ipv4Cidr.optional(),
         mtu: z.number().int().min(576).max(9000).default(1400),
+        offload: z.boolean().default(true),
       })
       .strict()
-      .default({ name: 'sb0', mtu: 1400 }),
+      .default({ name: 'sb0', mtu: 1400, offload: true }),
     peers: z
       .array(
         z
@@ -210,6 +215,7 @@ const EXAMPLES: Record<string, string> = {
   listen: 'listen = "0.0.0.0:7443"',
   control: 'control = "127.0.0.1:7900"',
   'tap.mtu': 'mtu = 1400',
+  'tap.offload': 'offload = false',
 };
 
 /**

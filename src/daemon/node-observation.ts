@@ -52,7 +52,13 @@ export interface NodeView {
   /** Relay links authenticated so far (handovers included). */
   relayConnections(): number;
   readonly listen: { host: string; port: number };
-  readonly device: { name: string; kind: 'tap' | 'memory'; mtu: number };
+  readonly device: {
+    name: string;
+    kind: 'tap' | 'memory';
+    mtu: number;
+    /** The TAP is open with TSO/checksum offload (frames carry a virtio-net header). */
+    offload?: boolean;
+  };
   peers(): Iterable<ObservedPeer>;
   peer(name: string): ObservedPeer | undefined;
 }

@@ -129,7 +129,13 @@ export interface NodeStatus {
   relayLink: RelayLinkStatus;
   /** The direct listener's bound address, "host:port"; null when not listening. */
   listen: string | null;
-  device: { name: string; kind: 'tap' | 'memory'; mtu: number };
+  device: {
+    name: string;
+    kind: 'tap' | 'memory';
+    mtu: number;
+    /** The TAP is open with TSO/checksum offload (frames carry a virtio-net header). */
+    offload?: boolean;
+  };
   peers: PeerStatus[];
 }
 

@@ -24,6 +24,7 @@ import { TimestampClock } from '../crypto/timestamp.js';
 import { errorCode } from '../errors.js';
 import { type RelayLinkMachine, relayLinkMachine } from '../machines/relay-link.js';
 import { stateString } from '../machines/state-value.js';
+import { Capability } from '../protocol/capabilities.js';
 import type { RelayClient } from '../relay/client.js';
 import { dialDirect, establishDirect } from '../services/dial.js';
 import { DirectListener } from '../services/direct-listener.js';
@@ -78,7 +79,9 @@ export class Node implements NodeObserver {
   #options: NodeOptions;
   readonly #peers = new Map<string, PeerEntry>();
   readonly #byKey = new PeerIndex<PeerEntry>();
-  readonly #l2 = new L2Switch();
+  readonly #l2: L2Switch;
+  /** What this node advertises to every peer (docs/protocol.md §7). */
+  readonly #capabilities: number;
   readonly #uplink = new RelayUplink();
   readonly #relayHealth = new RelayLinkHealth();
   readonly #observation: NodeObservation;
@@ -102,6 +105,12 @@ export class Node implements NodeObserver {
     this.device = device;
     this.#options = options;
     this.#logger = options.logger;
+    // With an offloaded TAP every frame inside the node (pump, switch, peer
+    // links) starts with its virtio-net header; the peer links convert at
+    // the edge (software GSO, or an empty header) for peers without offload.
+    const vnetHdrBytes = device.vnetHdrBytes ?? 0;
+    this.#l2 = new L2Switch({ headerBytes: vnetHdrBytes });
+    this.#capabilities = vnetHdrBytes > 0 ? Capability.OFFLOAD_SUPERFRAMES : 0;
     this.pump = new PacketPump(device, this.#l2);
     this.#timestampClock = options.identity
       ? new TimestampClock()
@@ -119,6 +128,7 @@ export class Node implements NodeObserver {
           name: device.name,
           kind: options.device ? 'memory' : config.device,
           mtu: device.mtu,
+          offload: vnetHdrBytes > 0,
         },
         peers: () => this.#peers.values(),
         peer: (name) => this.#peers.get(name),
@@ -182,7 +192,7 @@ export class Node implements NodeObserver {
     });
     let device: FrameDevice;
     try {
-      device = options.device ?? (await openDevice(config)); // 3.
+      device = options.device ?? (await openDevice(config, options.logger)); // 3.
     } catch (error) {
       await listener.close();
       throw error;
@@ -307,6 +317,8 @@ export class Node implements NodeObserver {
         establish: (key, host, port, signal) => this.#establish(key, host, port, signal),
       },
       gapTimeoutMs: this.#options.gapTimeoutMs,
+      capabilities: this.#capabilities,
+      vnetHdrBytes: this.device.vnetHdrBytes ?? 0,
       log: (level, message, fields) => log[level](fields ?? {}, message),
     });
     const chart = (this.#options.startChart ?? startPeerChart)({
@@ -411,16 +423,29 @@ async function loadKey(config: NodeConfig): Promise<Identity> {
   }
 }
 
-async function openDevice(config: NodeConfig): Promise<FrameDevice> {
+/** The config's device. A TAP opens with offload unless `tap.offload` is
+ * false; a kernel that refuses offload gets a plain TAP and one log line. */
+async function openDevice(config: NodeConfig, logger: Logger): Promise<FrameDevice> {
   if (config.device === 'memory') {
     const names = [config.tap.name, `${config.tap.name}-peer`] as const;
     return createMemoryDevicePair({ names, mtu: config.tap.mtu })[0];
   }
-  return openTapDevice({
+  const options = {
     name: config.tap.name,
     mtu: config.tap.mtu,
     addresses: config.tap.address ? [config.tap.address] : [],
-  });
+  };
+  if (config.tap.offload === false) return openTapDevice(options);
+  try {
+    return await openTapDevice({ ...options, offload: true });
+  } catch (error) {
+    if (errorCode(error) !== 'TAP_OFFLOAD_REFUSED') throw error;
+    logger.warn(
+      { device: config.tap.name, error: String((error as Error).message) },
+      'tap offload refused by the kernel: opening a plain tap (no super-frames)',
+    );
+    return openTapDevice(options);
+  }
 }
 
 /** A stable 32-bit seed from a key, so retries of different peers do not align. */

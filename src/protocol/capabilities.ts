@@ -17,7 +17,8 @@ export const Capability = {
    * batched DATA; its sealed layout is defined with it). Reserved. */
   BATCHED_DATA: 1 << 0,
   /** TAP offload super-frames (up to MAX_SUPERFRAME_BYTES) with their
-   * virtio-net header inside one DATA frame (the fast tunnel). Reserved. */
+   * virtio-net header inside one DATA frame (sealed kind SUPERFRAME).
+   * Advertised by a node whose TAP is open with offload (src/daemon/node.ts). */
   OFFLOAD_SUPERFRAMES: 1 << 1,
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
@@ -33,8 +34,9 @@ export const KNOWN_RELAY_CAPABILITIES: number = Object.values(
   RelayCapability as Record<string, number>,
 ).reduce((a, b) => a | b, 0);
 
-/** What this node advertises today: none of the reserved features is built
- * yet, so it advertises nothing (and gets the baseline everywhere). */
+/** What a handshake advertises when its caller names nothing: the baseline.
+ * The node advertises OFFLOAD_SUPERFRAMES per its device (src/daemon/node.ts),
+ * never BATCHED_DATA (not built). */
 export const LOCAL_CAPABILITIES = 0;
 export const LOCAL_RELAY_CAPABILITIES = 0;
 

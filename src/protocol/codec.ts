@@ -20,6 +20,7 @@ import {
   type Address,
   ATTEMPT_ID_BYTES,
   DATA_HEADER_BYTES,
+  ETHERNET_HEADER_BYTES,
   FORWARD_HEADER_BYTES,
   type Frame,
   FrameType,
@@ -30,6 +31,7 @@ import {
   MAX_FRAME_BYTES,
   MAX_NOTICE_BYTES,
   MAX_SEALED_BYTES,
+  MAX_SUPERFRAME_BYTES,
   MIN_CIPHERTEXT_BYTES,
   NONCE_BYTES,
   PeerGoneReason,
@@ -41,6 +43,7 @@ import {
   Space,
   spaceOfKind,
   TIMESTAMP_BYTES,
+  VIRTIO_NET_HDR_BYTES,
 } from './frames.js';
 import {
   addressBytes,
@@ -701,6 +704,23 @@ export function sealedSize(msg: SealedMessage): number {
         );
       }
       return 1 + msg.frame.length;
+    case SealedKind.SUPERFRAME:
+      if (!(msg.packet instanceof Uint8Array)) {
+        throw new ProtocolError('BAD_LENGTH', 'SUPERFRAME packet must be a Uint8Array');
+      }
+      if (msg.packet.length < VIRTIO_NET_HDR_BYTES + ETHERNET_HEADER_BYTES) {
+        throw new ProtocolError(
+          'TRUNCATED',
+          `SUPERFRAME packet of ${msg.packet.length} bytes is shorter than a virtio-net and an Ethernet header`,
+        );
+      }
+      if (msg.packet.length > VIRTIO_NET_HDR_BYTES + MAX_SUPERFRAME_BYTES) {
+        throw new ProtocolError(
+          'TOO_LARGE',
+          `SUPERFRAME packet of ${msg.packet.length} bytes exceeds ${VIRTIO_NET_HDR_BYTES + MAX_SUPERFRAME_BYTES}`,
+        );
+      }
+      return 1 + msg.packet.length;
     case SealedKind.PING:
     case SealedKind.PONG:
       return 13;
@@ -724,6 +744,9 @@ export function writeSealed(msg: SealedMessage, out: Uint8Array, offset: number)
   switch (msg.kind) {
     case SealedKind.ETHERNET:
       out.set(msg.frame, offset + 1);
+      return;
+    case SealedKind.SUPERFRAME:
+      out.set(msg.packet, offset + 1);
       return;
     case SealedKind.PING:
     case SealedKind.PONG: {
@@ -791,6 +814,19 @@ function decodeSealedUnchecked(bytes: Uint8Array): SealedMessage {
   switch (kind) {
     case SealedKind.ETHERNET:
       return { kind, frame: bytes.subarray(1) };
+    case SealedKind.SUPERFRAME:
+      // virtio-net header, then at least an Ethernet header; the size limit
+      // is MAX_SEALED_BYTES above (header + MAX_SUPERFRAME_BYTES fits it).
+      if (bytes.length < 1 + VIRTIO_NET_HDR_BYTES + ETHERNET_HEADER_BYTES) {
+        throw new ProtocolError(
+          'TRUNCATED',
+          `SUPERFRAME needs ${1 + VIRTIO_NET_HDR_BYTES + ETHERNET_HEADER_BYTES} bytes, has ${bytes.length}`,
+        );
+      }
+      if (bytes.length > 1 + VIRTIO_NET_HDR_BYTES + MAX_SUPERFRAME_BYTES) {
+        throw new ProtocolError('TOO_LARGE', `SUPERFRAME of ${bytes.length} bytes too large`);
+      }
+      return { kind, packet: bytes.subarray(1) };
     case SealedKind.PING:
     case SealedKind.PONG: {
       const view = fixed(13, kind === SealedKind.PING ? 'PING' : 'PONG');

@@ -45,21 +45,25 @@ export const ATTEMPT_ID_BYTES = 16;
 // must carry one TAP offload super-frame sealed and forwarded:
 //
 //   super-frame (an Ethernet frame of up to 64 KiB)   65 536  MAX_SUPERFRAME_BYTES
-// + virtio-net header                                     12  VIRTIO_NET_HDR_BYTES
+// + virtio-net header                                     10  VIRTIO_NET_HDR_BYTES
 // + sealed-message header reserve (kind byte + 15)        16  SEALED_HEADER_RESERVE_BYTES
-// = largest sealed plaintext                          65 564  MAX_SEALED_BYTES
+// = largest sealed plaintext                          65 562  MAX_SEALED_BYTES
 // + DATA header (version type tag epoch counter)          18  DATA_HEADER_BYTES
 // + Poly1305 tag                                          16  AEAD_TAG_BYTES
-// = largest DATA / CONTROL frame                      65 598  MAX_DATA_FRAME_BYTES
+// = largest DATA / CONTROL frame                      65 596  MAX_DATA_FRAME_BYTES
 // + FORWARD header (version type key)                     34  FORWARD_HEADER_BYTES
-// = largest frame of all                              65 632  MAX_FRAME_BYTES
+// = largest frame of all                              65 630  MAX_FRAME_BYTES
 //
 // Anything larger is refused: TOO_LARGE in the codec, close 4001 at the relay.
 
 /** Largest Ethernet frame a TAP device with TSO/GSO offload hands over (64 KiB). */
 export const MAX_SUPERFRAME_BYTES = 65_536;
-/** struct virtio_net_hdr_v1 (with num_buffers), as IFF_VNET_HDR prepends it. */
-export const VIRTIO_NET_HDR_BYTES = 12;
+/** The legacy struct virtio_net_hdr (no num_buffers) that the TAP prepends
+ * with IFF_VNET_HDR and TUNSETVNETHDRSZ 10 (native/tap.c,
+ * src/tap/virtio-net-hdr.ts VNET_HDR_BYTES): the header a SUPERFRAME carries. */
+export const VIRTIO_NET_HDR_BYTES = 10;
+/** Destination MAC, source MAC, EtherType: the least a SUPERFRAME's frame holds. */
+export const ETHERNET_HEADER_BYTES = 14;
 /** Room in front of a frame inside a sealed plaintext: the kind byte and up
  * to 15 bytes of a future kind's own header (batch count, flags). */
 export const SEALED_HEADER_RESERVE_BYTES = 16;
@@ -203,15 +207,18 @@ export const SealedKind = {
   CLOSE: 4, //      control  reason u8: the sender is closing this path on purpose
   KEEPALIVE: 5, //  control  flags u8 nextTag u32: sent by the initiator at once on RESP; promotes
   //                         the session; names the sender's own next session, if any (§8.2)
+  SUPERFRAME: 6, // data     virtio-net header(10) | Ethernet frame of up to MAX_SUPERFRAME_BYTES, as
+  //                         read from an offloaded TAP; only when OFFLOAD_SUPERFRAMES is negotiated
 } as const;
 export type SealedKind = (typeof SealedKind)[keyof typeof SealedKind];
 
-/** Kinds 6 and 7 are reserved for the fast tunnel (OFFLOAD_SUPERFRAMES,
- * BATCHED_DATA) and refused until defined. */
-export const RESERVED_SEALED_KINDS = [6, 7] as const;
+/** Kind 7 is reserved for the fast tunnel's BATCHED_DATA and refused until defined. */
+export const RESERVED_SEALED_KINDS = [7] as const;
 
 export type SealedMessage =
   | { kind: typeof SealedKind.ETHERNET; frame: Uint8Array }
+  /** `packet` is the virtio-net header followed by the Ethernet frame. */
+  | { kind: typeof SealedKind.SUPERFRAME; packet: Uint8Array }
   | { kind: typeof SealedKind.PING; id: number; sentAt: bigint }
   | { kind: typeof SealedKind.PONG; id: number; sentAt: bigint }
   | { kind: typeof SealedKind.MIGRATE; attemptId: Uint8Array; lastSeq: bigint }
@@ -224,7 +231,9 @@ export type SealedMessage =
 
 /** The space a sealed kind travels in. */
 export function spaceOfKind(kind: SealedKind): Space {
-  return kind === SealedKind.ETHERNET ? Space.DATA : Space.CONTROL;
+  return kind === SealedKind.ETHERNET || kind === SealedKind.SUPERFRAME
+    ? Space.DATA
+    : Space.CONTROL;
 }
 
 /** The frame type that carries a space. */

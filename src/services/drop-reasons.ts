@@ -30,5 +30,14 @@ export const DropReason = {
   STALE_ATTEMPT: 'STALE_ATTEMPT',
   /** Sequence numbers the in-order receiver gave up waiting for (lost with a dead path). */
   GAP_SKIPPED: 'GAP_SKIPPED',
+  /** A super-frame whose gso_type software GSO does not segment (UDP, ECN, unknown): dropped. */
+  GSO_UNSUPPORTED: 'GSO_UNSUPPORTED',
+  /** A super-frame software GSO cannot parse (not IPv4/IPv6 TCP as its header says, bad lengths). */
+  GSO_MALFORMED: 'GSO_MALFORMED',
+  /** A SUPERFRAME from a peer with which OFFLOAD_SUPERFRAMES is not negotiated (or our TAP is plain). */
+  SUPERFRAME_NOT_NEGOTIATED: 'SUPERFRAME_NOT_NEGOTIATED',
+  /** A SUPERFRAME whose virtio-net header our TAP would refuse (unknown gso_type, no segment
+   * size, a checksum outside the frame): dropped before the write. */
+  SUPERFRAME_BAD_HEADER: 'SUPERFRAME_BAD_HEADER',
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];

@@ -21,6 +21,12 @@ export interface InOrderReceiverOptions<T> {
   gapTimeoutMs: number;
   /** Most frames held while waiting for a gap. */
   holdLimit: number;
+  /** Most bytes held (by `sizeOf`) while waiting for a gap: super-frames are
+   * up to 64 KiB each, so a count alone would not bound memory. Default: no
+   * byte limit. */
+  holdBytesLimit?: number;
+  /** Size of a held item in bytes, for holdBytesLimit. */
+  sizeOf?: (item: T) => number;
   /** Called for each frame, in sequence order. */
   deliver: (item: T, seq: number) => void;
   /** Called after each run of deliveries (one push, one skipped gap): where a
@@ -71,6 +77,8 @@ export class InOrderReceiver<T> {
   readonly #held = new Map<number, T>();
   /** When each held frame arrived (Timers.now, else performance.now()), for the gap deadline. */
   readonly #heldAt = new Map<number, number>();
+  /** Bytes held (by options.sizeOf); 0 without it. */
+  #heldBytes = 0;
   #gapTimer: unknown = undefined;
   readonly #options: InOrderReceiverOptions<T>;
   readonly #timers: Timers;
@@ -104,7 +112,12 @@ export class InOrderReceiver<T> {
     }
     this.#held.set(seq, item);
     this.#heldAt.set(seq, this.#now());
-    if (this.#held.size > this.#options.holdLimit) {
+    const sizeOf = this.#options.sizeOf;
+    if (sizeOf) this.#heldBytes += sizeOf(item);
+    if (
+      this.#held.size > this.#options.holdLimit ||
+      this.#heldBytes > (this.#options.holdBytesLimit ?? Number.POSITIVE_INFINITY)
+    ) {
       this.counters.overflows++;
       this.#skipGap();
     } else if (this.#gapTimer === undefined) {
@@ -126,6 +139,7 @@ export class InOrderReceiver<T> {
     this.#clearTimer();
     this.#held.clear();
     this.#heldAt.clear();
+    this.#heldBytes = 0;
   }
 
   #release(seq: number, item: T): void {
@@ -141,6 +155,7 @@ export class InOrderReceiver<T> {
       const seq = this.#next!;
       this.#held.delete(seq);
       this.#heldAt.delete(seq);
+      if (this.#options.sizeOf) this.#heldBytes -= this.#options.sizeOf(item);
       this.#release(seq, item);
       item = this.#held.get(this.#next!);
     }

@@ -56,6 +56,9 @@ export interface PeerLinkOptions {
   };
   /** Longest a sequence gap holds back later frames (ms). */
   gapTimeoutMs?: number;
+  /** Capabilities advertised (§7); virtio-net header bytes of pump frames (offload: 10). */
+  capabilities?: number;
+  vnetHdrBytes?: number;
   log?: (level: 'info' | 'warn' | 'debug', message: string, fields?: object) => void;
 }
 
@@ -102,6 +105,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
       identity: options.identity,
       peerKey: options.peerKey,
       timestampClock: options.timestampClock,
+      capabilities: options.capabilities ?? 0,
       counters,
       sendViaRelay: (bytes) => options.relay.send(bytes),
       paired: () => this.paired,
@@ -121,12 +125,14 @@ export class PeerLink implements PeerPorts, EffectPorts {
       session,
       counters,
       timings: options.timings,
+      vnetHdrBytes: options.vnetHdrBytes ?? 0,
       log: (message, fields) => log?.('debug', message, fields),
     });
     this.#receiver = new PeerReceiver({
       open: (bytes) => this.#session.open(bytes),
       counters,
       gapTimeoutMs: options.gapTimeoutMs,
+      vnetHdrBytes: options.vnetHdrBytes ?? 0,
       reply: (path, message) => this.sender.sendControl(path, message),
       onPong: (path, id) => this.#probes.answered(path, id),
       onPeerMigrated: (attemptId) => this.migration.arrived(attemptId),
@@ -162,11 +168,6 @@ export class PeerLink implements PeerPorts, EffectPorts {
   /** When the current session became current (ms since the epoch); null before the first. */
   get lastHandshake(): number | null {
     return this.#session.lastHandshake;
-  }
-
-  /** Seal and send an Ethernet frame on the current path. False when dropped (counted). */
-  send(frame: Uint8Array): boolean {
-    return this.sender.send(frame);
   }
 
   sendBatch(frames: readonly Uint8Array[]): number {

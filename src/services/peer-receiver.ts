@@ -16,10 +16,19 @@
  * numbers. Frames the orderings release together reach the listeners as one
  * batch (an array reused between calls: listeners read it during the call
  * and keep no reference).
+ *
+ * With an offloaded TAP (vnetHdrBytes 10) every frame handed on starts with a
+ * virtio-net header: a SUPERFRAME carries its own (written back whole, the
+ * kernel segments), a plain ETHERNET frame is copied behind an empty one in a
+ * reused slab — so those frames, unlike the others, are valid only during
+ * the listener call (the pump writes or seals them at once). A SUPERFRAME
+ * that was not negotiated is counted and never handed on.
  */
 import type { Opened, Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
+import { Capability, hasCapability } from '../protocol/capabilities.js';
 import { SealedKind, type SealedMessage } from '../protocol/frames.js';
+import { emptyVnetHeader, isWritableVnetPacket } from '../tap/virtio-net-hdr.js';
 import { DropReason } from './drop-reasons.js';
 import { InOrderReceiver, type InOrderReceiverCounters } from './in-order-receiver.js';
 import type { PeerCounters } from './peer-counters.js';
@@ -33,7 +42,18 @@ export const PEER_RECEIVER_DEFAULTS = {
   gapTimeoutMs: 250,
   // 4 k frames ≈ 5.6 MB of 1400-byte frames: a migration's worth of backlog.
   holdLimit: 4096,
+  // ...and at most this many bytes: 4096 super-frames would be 256 MiB.
+  holdBytesLimit: 32 << 20,
+  // The reused slab plain frames get their empty virtio-net header in
+  // (offloaded TAP only): a full batch is handed on when it fills.
+  vnetSlabBytes: 256 << 10,
 } as const;
+
+/** What an ordering holds: an ETHERNET or SUPERFRAME message as decoded, or
+ * NOTHING in place of one that was dropped, so its sequence number is still
+ * released (no gap waits for it). */
+type DataMessage = Extract<SealedMessage, { kind: 0 | 6 }>;
+const NOTHING = null;
 
 /** An opened frame and the session that opened it (SessionSlots.open gives one). */
 export interface OpenedFrame extends Opened {
@@ -46,6 +66,9 @@ export interface PeerReceiverOptions {
   open: (bytes: Uint8Array) => OpenedFrame;
   counters: PeerCounters;
   gapTimeoutMs?: number;
+  /** Frames handed on start with this many bytes of virtio-net header (10:
+   * the node's TAP is offloaded; default 0). */
+  vnetHdrBytes?: number;
   /** Seal `message` and send it on `path` (the PONG answering a PING). */
   reply: (path: PathName, message: SealedMessage) => void;
   /** A sealed PONG arrived on `path`. */
@@ -59,10 +82,16 @@ export class PeerReceiver {
   readonly #options: PeerReceiverOptions;
   readonly #listeners = new Set<FramesListener>();
   readonly #batch: Uint8Array[] = [];
+  readonly #vnetHdrBytes: number;
+  /** Scratch for checking a SUPERFRAME's virtio-net header. */
+  readonly #vnet = emptyVnetHeader();
+  /** Plain frames behind an empty virtio-net header, for an offloaded TAP. */
+  readonly #slab: Uint8Array | undefined;
+  #slabUsed = 0;
   /** One ordering per live session (at most the three slots'). */
-  readonly #orderings = new Map<Session, InOrderReceiver<Uint8Array>>();
+  readonly #orderings = new Map<Session, InOrderReceiver<DataMessage | null>>();
   /** The last ordering used, and its session: the common case skips the map. */
-  #last: InOrderReceiver<Uint8Array> | undefined;
+  #last: InOrderReceiver<DataMessage | null> | undefined;
   #lastSession: Session | undefined;
   /** What orderings of sessions already gone counted. */
   readonly #retired: InOrderReceiverCounters = {
@@ -75,6 +104,9 @@ export class PeerReceiver {
 
   constructor(options: PeerReceiverOptions) {
     this.#options = options;
+    this.#vnetHdrBytes = options.vnetHdrBytes ?? 0;
+    this.#slab =
+      this.#vnetHdrBytes > 0 ? new Uint8Array(PEER_RECEIVER_DEFAULTS.vnetSlabBytes) : undefined;
   }
 
   /** Counters of the in-order release (late, skipped, …), over every session. */
@@ -105,7 +137,23 @@ export class PeerReceiver {
     const message = opened.message;
     switch (message.kind) {
       case SealedKind.ETHERNET:
-        this.#orderingOf(opened.session).push(opened.seq, message.frame);
+        this.#orderingOf(opened.session).push(opened.seq, message);
+        return;
+      case SealedKind.SUPERFRAME:
+        if (
+          this.#vnetHdrBytes === 0 ||
+          !hasCapability(opened.session.capabilities, Capability.OFFLOAD_SUPERFRAMES)
+        ) {
+          options.counters.drop(DropReason.SUPERFRAME_NOT_NEGOTIATED);
+          this.#orderingOf(opened.session).push(opened.seq, NOTHING);
+          return;
+        }
+        if (!isWritableVnetPacket(message.packet, this.#vnet)) {
+          options.counters.drop(DropReason.SUPERFRAME_BAD_HEADER);
+          this.#orderingOf(opened.session).push(opened.seq, NOTHING);
+          return;
+        }
+        this.#orderingOf(opened.session).push(opened.seq, message);
         return;
       case SealedKind.PING:
         options.reply(path, { kind: SealedKind.PONG, id: message.id, sentAt: message.sentAt });
@@ -141,7 +189,7 @@ export class PeerReceiver {
     this.#last = this.#lastSession = undefined;
   }
 
-  #orderingOf(session: Session): InOrderReceiver<Uint8Array> {
+  #orderingOf(session: Session): InOrderReceiver<DataMessage | null> {
     if (session === this.#lastSession) return this.#last!;
     let ordering = this.#orderings.get(session);
     if (!ordering) {
@@ -153,16 +201,40 @@ export class PeerReceiver {
     return ordering;
   }
 
-  #newOrdering(): InOrderReceiver<Uint8Array> {
-    return new InOrderReceiver<Uint8Array>({
+  #newOrdering(): InOrderReceiver<DataMessage | null> {
+    return new InOrderReceiver<DataMessage | null>({
       gapTimeoutMs: this.#options.gapTimeoutMs ?? PEER_RECEIVER_DEFAULTS.gapTimeoutMs,
       holdLimit: PEER_RECEIVER_DEFAULTS.holdLimit,
+      holdBytesLimit: PEER_RECEIVER_DEFAULTS.holdBytesLimit,
+      sizeOf: (message) => (message === null ? 0 : sizeOfData(message)),
       firstSeq: 0,
-      deliver: (frame) => {
-        this.#batch.push(frame);
-      },
+      deliver: (message) => this.#deliver(message),
       released: () => this.#hand(),
     });
+  }
+
+  /** One released message into the batch, in the device's form. */
+  #deliver(message: DataMessage | null): void {
+    if (message === NOTHING) return; // dropped and counted on arrival
+    // A SUPERFRAME is header + frame already (only ever held with offload).
+    if (message.kind === SealedKind.SUPERFRAME) {
+      this.#batch.push(message.packet);
+      return;
+    }
+    if (this.#vnetHdrBytes === 0) {
+      this.#batch.push(message.frame);
+      return;
+    }
+    // ETHERNET to an offloaded TAP: an empty virtio-net header in front
+    // (gso NONE, checksum complete), in the reused slab.
+    const slab = this.#slab as Uint8Array;
+    const size = this.#vnetHdrBytes + message.frame.length;
+    if (this.#slabUsed + size > slab.length) this.#hand();
+    const at = this.#slabUsed;
+    slab.fill(0, at, at + this.#vnetHdrBytes);
+    slab.set(message.frame, at + this.#vnetHdrBytes);
+    this.#slabUsed = at + size;
+    this.#batch.push(slab.subarray(at, at + size));
   }
 
   #hand(): void {
@@ -172,8 +244,13 @@ export class PeerReceiver {
       for (const listener of this.#listeners) listener(batch);
     } finally {
       batch.length = 0;
+      this.#slabUsed = 0;
     }
   }
+}
+
+function sizeOfData(message: DataMessage): number {
+  return message.kind === SealedKind.SUPERFRAME ? message.packet.length : message.frame.length;
 }
 
 function addCounters(into: InOrderReceiverCounters, from: InOrderReceiverCounters): void {

@@ -20,8 +20,15 @@ import type { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import type { Transport } from '../machines/connection.js';
 import type { ConnectionTimings } from '../machines/connection-timings.js';
+import { Capability, hasCapability } from '../protocol/capabilities.js';
 import { readDataSequence } from '../protocol/codec.js';
-import { MAX_SEALED_BYTES, SealedKind, type SealedMessage } from '../protocol/frames.js';
+import {
+  MAX_SEALED_BYTES,
+  MAX_SUPERFRAME_BYTES,
+  SealedKind,
+  type SealedMessage,
+} from '../protocol/frames.js';
+import { SoftwareGso } from '../tap/gso.js';
 import type { DirectLinks } from './direct-links.js';
 import { DropReason } from './drop-reasons.js';
 import type { PeerCounters } from './peer-counters.js';
@@ -34,6 +41,10 @@ export const PEER_SENDER_DEFAULTS = {
   // when the path turns suspect or is left. Below the replay window (4064), so
   // a resent copy is never refused as stale; ~0.8 s of traffic at 5 k frames/s.
   resendRing: 4000,
+  // ...and at most this many bytes: 4000 sealed super-frames would be 256 MiB.
+  // 32 MiB is all 4000 plain frames (5.6 MB) and ~500 super-frames (~0.27 s
+  // at 1 Gbit/s); TCP above resends what falls outside it.
+  resendRingBytes: 32 << 20,
 } as const;
 
 /** The largest Ethernet frame a DATA frame carries (its sealed message is the
@@ -49,6 +60,9 @@ export interface PeerSenderOptions {
   session: () => Session | null;
   counters: PeerCounters;
   timings: ConnectionTimings;
+  /** Frames from the pump start with this many bytes of virtio-net header
+   * (10: the node's TAP is offloaded; default 0). */
+  vnetHdrBytes?: number;
   log?: (message: string, fields: object) => void;
 }
 
@@ -62,13 +76,34 @@ enum Paths {
 
 export class PeerSender {
   readonly #options: PeerSenderOptions;
-  readonly #ring = new ResendRing(PEER_SENDER_DEFAULTS.resendRing);
+  readonly #ring = new ResendRing(
+    PEER_SENDER_DEFAULTS.resendRing,
+    PEER_SENDER_DEFAULTS.resendRingBytes,
+  );
+  readonly #vnetHdrBytes: number;
+  /** Software GSO for a peer without OFFLOAD_SUPERFRAMES (only with an offloaded TAP). */
+  readonly #gso: SoftwareGso | undefined;
+  /** The session and the count of segments sent, during one #gso.split() call. */
+  #gsoSession: Session | undefined;
+  #gsoSent = 0;
+  readonly #emitSegment = (segment: Uint8Array): void => {
+    if (this.#sealAndSend(this.#gsoSession as Session, segment, SealedKind.ETHERNET)) {
+      this.#gsoSent++;
+    }
+  };
   #route: Transport = 'relay';
   /** Last sequence number put on each path in this session; -1 for none. */
   #lastSeqOn: Record<PathName, number> = { relay: -1, direct: -1 };
 
   constructor(options: PeerSenderOptions) {
     this.#options = options;
+    this.#vnetHdrBytes = options.vnetHdrBytes ?? 0;
+    this.#gso = this.#vnetHdrBytes > 0 ? new SoftwareGso() : undefined;
+  }
+
+  /** Super-frames split by software GSO for this peer, and segments out (status, tests). */
+  get gso(): { split: number; segments: number; checksummed: number } {
+    return this.#gso?.counters ?? { split: 0, segments: 0, checksummed: 0 };
   }
 
   /** Where frames go now (the chart's context.transport). */
@@ -85,10 +120,36 @@ export class PeerSender {
     return path === 'relay' ? this.#options.relay.writable : this.#options.direct.writable;
   }
 
-  /** Seal an Ethernet frame and send it on the route. False when dropped (counted). */
+  /**
+   * Seal an Ethernet frame and send it on the route. False when dropped
+   * (counted). With an offloaded TAP `frame` starts with its virtio-net
+   * header: a peer with OFFLOAD_SUPERFRAMES gets it whole as one SUPERFRAME;
+   * any other peer gets plain frames cut by software GSO (docs/protocol.md §7).
+   */
   send(frame: Uint8Array): boolean {
     const session = this.#options.session();
     if (!session) return this.#options.counters.drop(DropReason.NO_SESSION);
+    if (this.#vnetHdrBytes === 0) return this.#sealAndSend(session, frame, SealedKind.ETHERNET);
+    if (hasCapability(session.capabilities, Capability.OFFLOAD_SUPERFRAMES)) {
+      if (frame.length > this.#vnetHdrBytes + MAX_SUPERFRAME_BYTES) {
+        return this.#options.counters.drop(DropReason.TOO_LARGE);
+      }
+      return this.#sealAndSend(session, frame, SealedKind.SUPERFRAME);
+    }
+    this.#gsoSession = session;
+    this.#gsoSent = 0;
+    const result = (this.#gso as SoftwareGso).split(frame, this.#emitSegment);
+    this.#gsoSession = undefined;
+    if (typeof result === 'string') return this.#options.counters.drop(result);
+    // Each segment counted its own drop; the super-frame went if all of it went.
+    return this.#gsoSent === result;
+  }
+
+  #sealAndSend(
+    session: Session,
+    frame: Uint8Array,
+    kind: typeof SealedKind.ETHERNET | typeof SealedKind.SUPERFRAME,
+  ): boolean {
     // Refused before sealing, like every drop here: no sequence number burnt.
     if (frame.length > MAX_SEALABLE_FRAME) return this.#options.counters.drop(DropReason.TOO_LARGE);
     const paths = this.#pathsNow();
@@ -99,7 +160,7 @@ export class PeerSender {
     }
     let sealed: Uint8Array;
     try {
-      sealed = session.sealEthernet(frame);
+      sealed = session.sealEthernet(frame, kind);
     } catch (error) {
       return this.#options.counters.drop(errorCode(error) ?? DropReason.SEAL_FAILED);
     }

@@ -12,28 +12,51 @@
 export class ResendRing {
   readonly #frames: (Uint8Array | undefined)[];
   readonly #at: Float64Array;
+  /** Most bytes held: sealed super-frames are up to 64 KiB, so the count
+   * alone (4000 × 64 KiB = 256 MiB) would not bound memory. */
+  readonly #maxBytes: number;
   /** Slot the next record() writes. */
   #head = 0;
   #size = 0;
+  #bytes = 0;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, maxBytes = Number.POSITIVE_INFINITY) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`resend ring capacity must be a positive integer, got ${capacity}`);
     }
+    if (!(maxBytes > 0)) throw new RangeError(`resend ring maxBytes must be > 0, got ${maxBytes}`);
     this.#frames = new Array(capacity);
     this.#at = new Float64Array(capacity);
+    this.#maxBytes = maxBytes;
   }
 
   get size(): number {
     return this.#size;
   }
 
-  /** Remember a sealed frame just sent on the direct path, at time `at` (ms). */
+  /** Bytes of the frames held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Remember a sealed frame just sent on the direct path, at time `at` (ms).
+   * The oldest frames are forgotten past the capacity or the byte budget
+   * (the newest one is always kept). */
   record(frame: Uint8Array, at: number): void {
+    const capacity = this.#frames.length;
+    const replaced = this.#frames[this.#head];
+    if (replaced !== undefined) this.#bytes -= replaced.length;
     this.#frames[this.#head] = frame;
     this.#at[this.#head] = at;
-    this.#head = (this.#head + 1) % this.#frames.length;
-    if (this.#size < this.#frames.length) this.#size++;
+    this.#bytes += frame.length;
+    this.#head = (this.#head + 1) % capacity;
+    if (this.#size < capacity) this.#size++;
+    while (this.#bytes > this.#maxBytes && this.#size > 1) {
+      const oldest = (this.#head - this.#size + capacity) % capacity;
+      this.#bytes -= (this.#frames[oldest] as Uint8Array).length;
+      this.#frames[oldest] = undefined;
+      this.#size--;
+    }
   }
 
   /**
@@ -57,5 +80,6 @@ export class ResendRing {
     this.#frames.fill(undefined);
     this.#head = 0;
     this.#size = 0;
+    this.#bytes = 0;
   }
 }

@@ -21,6 +21,12 @@ export interface FrameDevice {
   /** Live counters; read them, never write them. */
   readonly stats: Readonly<DeviceStats>;
   /**
+   * Bytes of virtio-net header in front of every frame read and written: 10
+   * for a TAP opened with offload (frames may then be super-frames), 0 or
+   * absent for a plain device.
+   */
+  readonly vnetHdrBytes?: number;
+  /**
    * Start delivering received frames to `handler`, in batches, in arrival
    * order. One handler at a time: a new one replaces the old. Returns a
    * function that detaches it. An exception from the handler is counted

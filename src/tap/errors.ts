@@ -13,7 +13,8 @@ export type TapErrorCode =
   | 'TAP_CONFIG_FAILED'
   | 'TAP_NATIVE_MISSING'
   | 'TAP_IO'
-  | 'TAP_CLOSED';
+  | 'TAP_CLOSED'
+  | 'TAP_OFFLOAD_REFUSED';
 
 export class TapError extends SwitchbackError<TapErrorCode> {}
 
@@ -36,6 +37,14 @@ export class TapUnavailableError extends TapError {
       `cannot open /dev/net/tun (${detail}); load the driver with "modprobe tun", or in a container pass --device /dev/net/tun`,
       options,
     );
+  }
+}
+
+/** The kernel refused IFF_VNET_HDR, TUNSETVNETHDRSZ or TUNSETOFFLOAD: the
+ * device can be opened, only without offload (the node falls back to plain). */
+export class TapOffloadRefusedError extends TapError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('TAP_OFFLOAD_REFUSED', `the kernel refused TAP offload (${detail})`, options);
   }
 }
 

@@ -31,6 +31,9 @@ export type PortId = string;
 export const LOCAL_PORT: PortId = 'local';
 
 export interface L2SwitchOptions {
+  /** Bytes in front of the Ethernet header in every frame (10 when the node's
+   * TAP is offloaded: its virtio-net header); default 0. */
+  headerBytes?: number;
   maxEntries?: number;
   ageingMs?: number;
   forwardBetweenPeers?: boolean;
@@ -95,6 +98,8 @@ export class L2Switch {
   };
 
   readonly #maxEntries: number;
+  /** Where the Ethernet header starts in a frame. */
+  readonly #at: number;
   readonly #ageingMs: number;
   readonly #forwardBetweenPeers: boolean;
   readonly #now: () => number;
@@ -107,6 +112,9 @@ export class L2Switch {
 
   constructor(options: L2SwitchOptions = {}) {
     this.#maxEntries = options.maxEntries ?? L2_SWITCH_DEFAULTS.maxEntries;
+    this.#at = options.headerBytes ?? 0;
+    if (!Number.isInteger(this.#at) || this.#at < 0)
+      throw new RangeError('headerBytes must be >= 0');
     this.#ageingMs = options.ageingMs ?? L2_SWITCH_DEFAULTS.ageingMs;
     this.#forwardBetweenPeers =
       options.forwardBetweenPeers ?? L2_SWITCH_DEFAULTS.forwardBetweenPeers;
@@ -145,14 +153,15 @@ export class L2Switch {
    * returned array is shared: read it, never modify it.
    */
   forward(frame: Uint8Array, from: PortId): readonly PortId[] {
-    if (frame.byteLength < 14) return this.#drop('tooShort');
+    const at = this.#at;
+    if (frame.byteLength < at + 14) return this.#drop('tooShort');
     if (!this.#ports.has(from)) return this.#drop('unknownPort');
-    if ((frame[6] as number) & 1) return this.#drop('sourceMulticast');
+    if ((frame[at + 6] as number) & 1) return this.#drop('sourceMulticast');
     const now = this.#now();
-    this.#learn(macKey(frame, 6), from, now);
+    this.#learn(macKey(frame, at + 6), from, now);
 
-    if (!((frame[0] as number) & 1)) {
-      const entry = this.#lookup(macKey(frame, 0), now);
+    if (!((frame[at] as number) & 1)) {
+      const entry = this.#lookup(macKey(frame, at), now);
       if (entry !== undefined) {
         if (entry.port === from) return this.#drop('sameport');
         if (from !== LOCAL_PORT && entry.port !== LOCAL_PORT && !this.#forwardBetweenPeers) {

@@ -20,6 +20,7 @@ import {
   TapIoError,
   TapNameInUseError,
   TapNameInvalidError,
+  TapOffloadRefusedError,
   TapOptionError,
   TapPermissionError,
   TapUnavailableError,
@@ -50,7 +51,8 @@ export interface TapDeviceOptions {
    * frame read then starts with a 10-byte virtio-net header (see
    * virtio-net-hdr.ts) and may be a TCP super-frame far above the MTU; every
    * frame written must start with one too. Read slots grow to 64 KiB, so
-   * the read slab is batchMax × 64 KiB. Nothing in the node uses this yet.
+   * the read slab is batchMax × 64 KiB. A kernel that refuses the offload
+   * ioctls fails the open with TapOffloadRefusedError (TAP_OFFLOAD_REFUSED).
    */
   offload?: boolean;
   signal?: AbortSignal;
@@ -110,8 +112,13 @@ function validateOptions(options: TapDeviceOptions): void {
 }
 
 /** Turn the addon's errno error into the typed error a person can act on. */
-function openError(error: unknown, name: string): TapError {
+function openError(error: unknown, name: string, offload: boolean): TapError {
   if (!isErrnoError(error)) return new TapIoError(name || 'tap', String(error), { cause: error });
+  // The offload ioctls come after the device exists: their failure means
+  // "this kernel does not do offload", whatever the errno.
+  if (offload && /TUNSETVNETHDRSZ|TUNSETOFFLOAD/.test(error.syscall)) {
+    return new TapOffloadRefusedError(`${error.syscall}: ${error.code}`, { cause: error });
+  }
   switch (error.code) {
     case 'EPERM':
     case 'EACCES':
@@ -149,7 +156,7 @@ export async function openTapDevice(options: TapDeviceOptions = {}): Promise<Tap
   try {
     opened = native.open(options.name ?? '', true, options.offload ?? false);
   } catch (error) {
-    throw openError(error, options.name ?? '');
+    throw openError(error, options.name ?? '', options.offload ?? false);
   }
   const mtu = options.mtu ?? TAP_DEFAULTS.mtu;
   try {

@@ -70,3 +70,26 @@ export function writeVnetHeader(frame: Uint8Array, header: VnetHeader): void {
   frame[8] = header.csumOffset & 0xff;
   frame[9] = header.csumOffset >> 8;
 }
+
+/**
+ * Whether `packet` (header + frame) is one an offloaded TAP opened with
+ * TUN_F_CSUM|TSO4|TSO6 takes: a known gso_type the device offers (none, TCP
+ * over IPv4 or IPv6, no ECN), a segment size with GSO, and a partial checksum
+ * that lies inside the frame. The kernel refuses anything else with EINVAL
+ * (virtio_net_hdr_to_skb), which would cost the whole write batch; a SUPERFRAME
+ * from a peer is checked here first. Reads nothing but the header fields.
+ */
+export function isWritableVnetPacket(packet: Uint8Array, scratch: VnetHeader): boolean {
+  if (!readVnetHeader(packet, scratch)) return false;
+  const frameLength = packet.byteLength - VNET_HDR_BYTES;
+  if (frameLength < 14) return false;
+  const gso = scratch.gsoType;
+  if (gso !== VnetGso.NONE && gso !== VnetGso.TCPV4 && gso !== VnetGso.TCPV6) return false;
+  if (gso !== VnetGso.NONE && scratch.gsoSize === 0) return false;
+  if (scratch.flags & VnetFlag.NEEDS_CSUM) {
+    if (scratch.csumStart + scratch.csumOffset + 2 > frameLength) return false;
+  } else if (gso !== VnetGso.NONE) {
+    return false; // TSO without a partial checksum: the kernel could not segment it
+  }
+  return true;
+}

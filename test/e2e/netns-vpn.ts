@@ -216,8 +216,13 @@ export class NetnsVpn {
     return `${lines.join('\n')}\n`;
   }
 
-  /** Starts `switchback up` in a and b with `timings` (undefined: the defaults). */
-  async startNodes(label: string, timings?: NodeTimings): Promise<VpnNodes> {
+  /** Starts `switchback up` in a and b with `timings` (undefined: the defaults)
+   * and, per role, extra `switchback up` flags (e.g. `--no-offload`). */
+  async startNodes(
+    label: string,
+    timings?: NodeTimings,
+    upFlags: Partial<Record<Role, readonly string[]>> = {},
+  ): Promise<VpnNodes> {
     const configs = {
       a: join(this.dir, `${label}-a.toml`),
       b: join(this.dir, `${label}-b.toml`),
@@ -229,7 +234,7 @@ export class NetnsVpn {
         spawnIn(
           this.underlay.ns[role],
           process.execPath,
-          [...cliArgs(this.cli), 'up', '--config', configs[role]],
+          [...cliArgs(this.cli), 'up', '--config', configs[role], ...(upFlags[role] ?? [])],
           { cwd: REPO_ROOT, env: ENV },
         ),
       );

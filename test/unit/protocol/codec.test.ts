@@ -325,7 +325,7 @@ describe('frame sizes (docs/protocol.md §2.2)', () => {
     );
     expect(MAX_DATA_FRAME_BYTES).toBe(DATA_HEADER_BYTES + MAX_SEALED_BYTES + AEAD_TAG_BYTES);
     expect(MAX_FRAME_BYTES).toBe(FORWARD_HEADER_BYTES + MAX_DATA_FRAME_BYTES);
-    expect(MAX_FRAME_BYTES).toBe(65_632);
+    expect(MAX_FRAME_BYTES).toBe(65_630);
     expect(MAX_SUPERFRAME_BYTES).toBe(64 * 1024);
   });
 

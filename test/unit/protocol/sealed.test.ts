@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { decodeSealed, encodeSealed } from '../../../src/protocol/codec.js';
 import { ProtocolError } from '../../../src/protocol/errors.js';
 import {
+  MAX_SUPERFRAME_BYTES,
   SealedKind,
   type SealedMessage,
   Space,
   spaceOfKind,
+  VIRTIO_NET_HDR_BYTES,
 } from '../../../src/protocol/frames.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -17,6 +19,14 @@ const vectors: Array<[string, SealedMessage, string]> = [
     'ETHERNET',
     { kind: SealedKind.ETHERNET, frame: unhex('ffffffffffff0200000000010806') },
     '00ffffffffffff0200000000010806',
+  ],
+  [
+    'SUPERFRAME (virtio-net header: NEEDS_CSUM, TCPV4, hdr_len 54, gso_size 1348, csum 34/16)',
+    {
+      kind: SealedKind.SUPERFRAME,
+      packet: unhex(`0101360044052200100002000000000202000000000108${'00'.repeat(8)}`),
+    },
+    `06${'0101360044052200100002000000000202000000000108'}${'00'.repeat(8)}`,
   ],
   [
     'PING',
@@ -48,8 +58,8 @@ describe('sealed messages', () => {
 
   it.each([
     ['', 'TRUNCATED'],
-    ['06', 'UNKNOWN_KIND'], // reserved for the fast tunnel
-    ['07', 'UNKNOWN_KIND'],
+    ['06', 'TRUNCATED'], // SUPERFRAME needs a virtio-net header and an Ethernet header
+    ['07', 'UNKNOWN_KIND'], // reserved for BATCHED_DATA
     ['0101020304', 'TRUNCATED'],
     ['0409ff', 'TRAILING_BYTES'],
     ['0500', 'TRUNCATED'],
@@ -75,10 +85,39 @@ describe('sealed messages', () => {
     );
     for (const [, msg] of vectors) {
       expect(spaceOfKind(msg.kind)).toBe(
-        msg.kind === SealedKind.ETHERNET ? Space.DATA : Space.CONTROL,
+        msg.kind === SealedKind.ETHERNET || msg.kind === SealedKind.SUPERFRAME
+          ? Space.DATA
+          : Space.CONTROL,
       );
       expect(decodeSealed(encodeSealed(msg), spaceOfKind(msg.kind))).toEqual(msg);
     }
+  });
+
+  it('SUPERFRAME: at least a virtio-net and an Ethernet header, at most header + MAX_SUPERFRAME_BYTES, in the data space only', () => {
+    const least = new Uint8Array(1 + VIRTIO_NET_HDR_BYTES + 14);
+    least[0] = SealedKind.SUPERFRAME;
+    expect(decodeSealed(least, Space.DATA)).toEqual({
+      kind: SealedKind.SUPERFRAME,
+      packet: least.subarray(1),
+    });
+    expect(() => decodeSealed(least.subarray(0, least.length - 1))).toThrow(
+      expect.objectContaining({ code: 'TRUNCATED' }),
+    );
+    expect(() => decodeSealed(least, Space.CONTROL)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_KIND' }),
+    );
+    const most = new Uint8Array(1 + VIRTIO_NET_HDR_BYTES + MAX_SUPERFRAME_BYTES);
+    most[0] = SealedKind.SUPERFRAME;
+    expect(decodeSealed(most)).toMatchObject({ kind: SealedKind.SUPERFRAME });
+    const over = new Uint8Array(most.length + 1);
+    over[0] = SealedKind.SUPERFRAME;
+    expect(() => decodeSealed(over)).toThrow(expect.objectContaining({ code: 'TOO_LARGE' }));
+    expect(() => encodeSealed({ kind: SealedKind.SUPERFRAME, packet: over.subarray(1) })).toThrow(
+      expect.objectContaining({ code: 'TOO_LARGE' }),
+    );
+    expect(() => encodeSealed({ kind: SealedKind.SUPERFRAME, packet: new Uint8Array(23) })).toThrow(
+      expect.objectContaining({ code: 'TRUNCATED' }),
+    );
   });
 
   it('arbitrary plaintext decodes or throws ProtocolError; decodes re-encode identically', () => {

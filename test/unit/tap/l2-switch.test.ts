@@ -181,3 +181,37 @@ describe('L2Switch', () => {
     );
   });
 });
+
+describe('L2Switch with a virtio-net header in front (offloaded TAP)', () => {
+  /** eth() behind a 10-byte header whose bytes look like a group MAC, so a
+   * switch reading at offset 0 would get every answer wrong. */
+  function withHeader(frame: Uint8Array): Uint8Array {
+    const out = new Uint8Array(10 + frame.length).fill(0xff, 0, 10);
+    out.set(frame, 10);
+    return out;
+  }
+
+  it('reads the MACs after the header: learns, unicasts, floods as without it', () => {
+    const sw = withPeers(['p1', 'p2'], { headerBytes: 10 });
+    expect(sw.forward(withHeader(eth(mac(2), mac(1))), LOCAL_PORT)).toEqual(['p1', 'p2']);
+    expect(sw.forward(withHeader(eth(mac(1), mac(2))), 'p2')).toEqual([LOCAL_PORT]);
+    expect(sw.lookup(mac(1))).toBe(LOCAL_PORT);
+    expect(sw.lookup(mac(2))).toBe('p2');
+    expect(sw.forward(withHeader(eth(mac(2), mac(1))), LOCAL_PORT)).toEqual(['p2']);
+    expect(sw.counters.dropped.sourceMulticast).toBe(0);
+    expect(sw.counters.unicast).toBe(2);
+  });
+
+  it('a frame shorter than header + Ethernet header is tooShort', () => {
+    const sw = withPeers(['p1'], { headerBytes: 10 });
+    expect(sw.forward(new Uint8Array(23), LOCAL_PORT)).toEqual([]);
+    expect(sw.counters.dropped.tooShort).toBe(1);
+    expect(sw.forward(withHeader(eth(BROADCAST, mac(1), 14)), LOCAL_PORT)).toEqual(['p1']);
+  });
+
+  it('the same bytes without headerBytes are read at offset 0 (the header as MACs)', () => {
+    const sw = withPeers(['p1']);
+    expect(sw.forward(withHeader(eth(mac(2), mac(1))), LOCAL_PORT)).toEqual([]);
+    expect(sw.counters.dropped.sourceMulticast).toBe(1);
+  });
+});

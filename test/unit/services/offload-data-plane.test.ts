@@ -1,0 +1,226 @@
+// The data plane with an offloaded TAP (docs/protocol.md §7): what PeerSender
+// seals for a peer with and without OFFLOAD_SUPERFRAMES, what PeerReceiver
+// hands an offloaded device, and the byte bound of the resend ring — with a
+// real session pair (the far side opens what was sealed).
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Session } from '../../../src/crypto/session.js';
+import { sodiumReady } from '../../../src/crypto/sodium.js';
+import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
+import { Capability } from '../../../src/protocol/capabilities.js';
+import { readSessionTag } from '../../../src/protocol/codec.js';
+import { SealedKind } from '../../../src/protocol/frames.js';
+import { PeerCounters } from '../../../src/services/peer-counters.js';
+import { type OpenedFrame, PeerReceiver } from '../../../src/services/peer-receiver.js';
+import { PeerSender } from '../../../src/services/peer-sender.js';
+import { ResendRing } from '../../../src/services/resend-ring.js';
+import { VNET_HDR_BYTES, VnetGso, writeVnetHeader } from '../../../src/tap/virtio-net-hdr.js';
+import { sessionPair } from '../crypto/pair.js';
+import { ethernet, FakePath, numberOf } from './fake-paths.js';
+
+beforeAll(async () => {
+  await sodiumReady();
+});
+
+const OFFLOAD = Capability.OFFLOAD_SUPERFRAMES;
+
+/** A session pair; `negotiated` decides whether both advertised OFFLOAD_SUPERFRAMES. */
+async function pair(negotiated: boolean) {
+  const caps = negotiated ? { alice: OFFLOAD, bob: OFFLOAD } : { alice: OFFLOAD, bob: 0 };
+  return sessionPair({}, caps);
+}
+
+/** A virtio-net header + IPv4/TCP super-frame of `payload` bytes, segment size `mss`. */
+function tcpSuperframe(payload: number, mss: number, gsoType: number = VnetGso.TCPV4): Uint8Array {
+  const frame = new Uint8Array(VNET_HDR_BYTES + 14 + 20 + 20 + payload);
+  writeVnetHeader(frame, {
+    flags: 1,
+    gsoType,
+    hdrLen: 54,
+    gsoSize: mss,
+    csumStart: 34,
+    csumOffset: 16,
+  });
+  const e = VNET_HDR_BYTES;
+  frame.set([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00], e);
+  const ip = e + 14;
+  frame.set([0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
+  const tcp = ip + 20;
+  frame[tcp + 12] = 5 << 4;
+  frame[tcp + 13] = 0x18; // ACK PSH
+  for (let i = 0; i < payload; i++) frame[tcp + 20 + i] = i & 0xff;
+  return frame;
+}
+
+function sender(session: Session, vnetHdrBytes: number) {
+  const relay = new FakePath();
+  const direct = new FakePath();
+  const counters = new PeerCounters();
+  const s = new PeerSender({
+    relay,
+    direct: direct.asDirect(),
+    session: () => session,
+    counters,
+    timings: defaultConnectionTimings,
+    vnetHdrBytes,
+  });
+  return { sender: s, relay, counters };
+}
+
+describe('PeerSender with an offloaded TAP', () => {
+  it('a peer that negotiated OFFLOAD_SUPERFRAMES gets header + super-frame as ONE SUPERFRAME', async () => {
+    const { a, b } = await pair(true);
+    expect(a.capabilities & OFFLOAD).toBe(OFFLOAD);
+    const t = sender(a, VNET_HDR_BYTES);
+    const packet = tcpSuperframe(40_000, 1348);
+    expect(t.sender.send(packet)).toBe(true);
+    expect(t.relay.sent).toHaveLength(1);
+    const opened = b.open(t.relay.sent[0]!);
+    expect(opened.message.kind).toBe(SealedKind.SUPERFRAME);
+    if (opened.message.kind !== SealedKind.SUPERFRAME) return;
+    expect(Buffer.from(opened.message.packet)).toEqual(Buffer.from(packet));
+    expect(t.sender.gso.split).toBe(0);
+  });
+
+  it('a peer without it gets MSS-sized plain ETHERNET frames (software GSO), consecutive sequence numbers', async () => {
+    const { a, b } = await pair(false);
+    expect(a.capabilities & OFFLOAD).toBe(0);
+    const t = sender(a, VNET_HDR_BYTES);
+    expect(t.sender.send(tcpSuperframe(3 * 1348 + 10, 1348))).toBe(true);
+    expect(t.relay.sent).toHaveLength(4);
+    const frames = t.relay.sent.map((bytes) => b.open(bytes));
+    expect(frames.map((f) => f.seq)).toEqual([0, 1, 2, 3]);
+    const lengths = frames.map((f) => {
+      if (f.message.kind !== SealedKind.ETHERNET) throw new Error(`kind ${f.message.kind}`);
+      expect(f.message.frame[12]).toBe(0x08); // an Ethernet header first: no virtio-net header
+      return f.message.frame.length;
+    });
+    expect(lengths).toEqual([1402, 1402, 1402, 64]);
+    expect(t.sender.gso).toMatchObject({ split: 1, segments: 4 });
+  });
+
+  it('a gso_type it cannot split is dropped as GSO_UNSUPPORTED before sealing (no sequence number burnt)', async () => {
+    const { a, b } = await pair(false);
+    const t = sender(a, VNET_HDR_BYTES);
+    expect(t.sender.send(tcpSuperframe(3000, 1000, VnetGso.UDP))).toBe(false);
+    expect(t.counters.drops).toEqual({ GSO_UNSUPPORTED: 1 });
+    expect(t.relay.sent).toHaveLength(0);
+    expect(t.sender.send(tcpSuperframe(100, 1000))).toBe(true);
+    expect(b.open(t.relay.sent[0]!).seq).toBe(0);
+  });
+
+  it('a plain device (no header) seals ETHERNET, even with the capability negotiated', async () => {
+    const { a, b } = await pair(true);
+    const t = sender(a, 0);
+    expect(t.sender.send(ethernet(7))).toBe(true);
+    const opened = b.open(t.relay.sent[0]!);
+    expect(opened.message.kind).toBe(SealedKind.ETHERNET);
+  });
+});
+
+function receiver(ours: Session, vnetHdrBytes: number) {
+  const counters = new PeerCounters();
+  const batches: Uint8Array[][] = [];
+  const r = new PeerReceiver({
+    open: (bytes): OpenedFrame => {
+      if (readSessionTag(bytes) !== ours.tag) throw new Error('tag');
+      return { ...ours.open(bytes), session: ours };
+    },
+    counters,
+    gapTimeoutMs: 10_000,
+    vnetHdrBytes,
+    reply: () => {},
+    onPong: () => {},
+    onPeerMigrated: () => {},
+  });
+  // Copies: slab-backed frames are valid only during the call.
+  r.onFrames((frames) => batches.push(frames.map((f) => f.slice())));
+  return { receiver: r, counters, batches };
+}
+
+describe('PeerReceiver with an offloaded TAP', () => {
+  it('plain ETHERNET frames are handed on behind an empty virtio-net header', async () => {
+    const { a, b } = await pair(false);
+    const t = receiver(b, VNET_HDR_BYTES);
+    t.receiver.receive(a.sealEthernet(ethernet(5, 1400)), 'direct');
+    expect(t.batches).toHaveLength(1);
+    const frame = t.batches[0]![0]!;
+    expect(frame.length).toBe(VNET_HDR_BYTES + 1400);
+    expect([...frame.subarray(0, VNET_HDR_BYTES)]).toEqual(new Array(VNET_HDR_BYTES).fill(0));
+    expect(numberOf(frame.subarray(VNET_HDR_BYTES))).toBe(5);
+  });
+
+  it('a SUPERFRAME is handed on whole, header included', async () => {
+    const { a, b } = await pair(true);
+    const t = receiver(b, VNET_HDR_BYTES);
+    const packet = tcpSuperframe(30_000, 1348);
+    t.receiver.receive(a.sealEthernet(packet, SealedKind.SUPERFRAME), 'direct');
+    expect(Buffer.from(t.batches[0]![0]!)).toEqual(Buffer.from(packet));
+  });
+
+  it('a release larger than the slab is handed on in several batches, every frame intact and in order', async () => {
+    const { a, b } = await pair(false);
+    const t = receiver(b, VNET_HDR_BYTES);
+    const sealed = Array.from({ length: 400 }, (_, i) => a.sealEthernet(ethernet(i, 1400)));
+    // Frame 0 last: the other 399 are held for the gap, then released at once.
+    for (let i = 1; i < sealed.length; i++) t.receiver.receive(sealed[i]!, 'direct');
+    expect(t.batches).toHaveLength(0);
+    t.receiver.receive(sealed[0]!, 'relay');
+    expect(t.batches.length).toBeGreaterThan(1); // 400 × 1410 B does not fit 256 KiB
+    const numbers = t.batches.flat().map((f) => numberOf(f.subarray(VNET_HDR_BYTES)));
+    expect(numbers).toEqual(Array.from({ length: 400 }, (_, i) => i));
+  });
+
+  it('a SUPERFRAME that was not negotiated is dropped, counted, and holds nothing back', async () => {
+    const { a, b } = await pair(false);
+    const t = receiver(b, VNET_HDR_BYTES);
+    t.receiver.receive(a.sealEthernet(tcpSuperframe(2000, 1348), SealedKind.SUPERFRAME), 'direct');
+    t.receiver.receive(a.sealEthernet(ethernet(1)), 'direct');
+    expect(t.counters.drops).toEqual({ SUPERFRAME_NOT_NEGOTIATED: 1 });
+    expect(t.batches).toHaveLength(1); // seq 1 released at once: seq 0 was consumed
+  });
+
+  it('a SUPERFRAME whose header the TAP would refuse is dropped before the write, and holds nothing back', async () => {
+    const { a, b } = await pair(true);
+    const t = receiver(b, VNET_HDR_BYTES);
+    const udp = tcpSuperframe(3000, 1000, VnetGso.UDP);
+    const noMss = tcpSuperframe(3000, 0);
+    const csumOutside = tcpSuperframe(10, 1000);
+    csumOutside[6] = 0xff; // csum_start far past the frame
+    for (const bad of [udp, noMss, csumOutside]) {
+      t.receiver.receive(a.sealEthernet(bad, SealedKind.SUPERFRAME), 'direct');
+    }
+    t.receiver.receive(a.sealEthernet(tcpSuperframe(100, 1000), SealedKind.SUPERFRAME), 'direct');
+    expect(t.counters.drops).toEqual({ SUPERFRAME_BAD_HEADER: 3 });
+    expect(t.batches).toHaveLength(1);
+  });
+
+  it('a plain device drops a SUPERFRAME even if the session negotiated it', async () => {
+    const { a, b } = await pair(true);
+    const t = receiver(b, 0);
+    t.receiver.receive(a.sealEthernet(tcpSuperframe(2000, 1348), SealedKind.SUPERFRAME), 'direct');
+    expect(t.counters.drops).toEqual({ SUPERFRAME_NOT_NEGOTIATED: 1 });
+    expect(t.batches).toHaveLength(0);
+  });
+});
+
+describe('ResendRing byte bound', () => {
+  it('forgets the oldest frames past maxBytes, keeps the newest, resends what it holds', () => {
+    const ring = new ResendRing(100, 200_000);
+    for (let i = 0; i < 5; i++) ring.record(new Uint8Array(65_000).fill(i), i);
+    expect(ring.size).toBe(3);
+    expect(ring.bytes).toBe(195_000);
+    const resent: number[] = [];
+    ring.drainSince(0, (frame) => resent.push(frame[0]!) > 0);
+    expect(resent).toEqual([2, 3, 4]);
+    expect(ring.bytes).toBe(0);
+    ring.record(new Uint8Array(300_000), 9); // larger than the budget: still kept (the newest)
+    expect(ring.size).toBe(1);
+  });
+
+  it('keeps the count bound too, and bytes track overwritten slots', () => {
+    const ring = new ResendRing(3, 1_000_000);
+    for (let i = 0; i < 10; i++) ring.record(new Uint8Array(100), i);
+    expect(ring.size).toBe(3);
+    expect(ring.bytes).toBe(300);
+  });
+});

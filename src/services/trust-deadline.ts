@@ -102,7 +102,9 @@ export class TrustDeadline {
     if (this.#stopped || !this.#trusted) return;
     const left = this.#lastProofAt + this.#silenceMs - this.#clock.now();
     if (left > 0) {
-      this.#arm(left);
+      // Whole ms: Node keeps one timer list per distinct duration, and a
+      // fractional one would make a new list at nearly every re-arm.
+      this.#arm(Math.ceil(left));
       return;
     }
     this.#trusted = false;

@@ -4,7 +4,7 @@
  *   npm run bench:tunnel [-- --seconds 10 --rounds 3 --udp-seconds 3
  *                            --idle-seconds 60 --only direct,tinc --json
  *                            --cpu-prof DIR --no-build
- *                            --idle-rounds N --idle-vs OTHER_TREE]
+ *                            --idle-rounds N --idle-settle S --idle-vs OTHER_TREE]
  *
  * Three network namespaces (test/support/netns.ts: relay, a, b on one bridge,
  * 10.231.0.0/24, nothing in the root namespace), and from a to b:
@@ -89,6 +89,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '64,512,1400' },
     'idle-seconds': { type: 'string', default: '60' },
     'idle-rounds': { type: 'string', default: '1' },
+    'idle-settle': { type: 'string', default: '3' },
     'idle-vs': { type: 'string' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -101,6 +102,9 @@ const ROUNDS = positive('rounds');
 const UDP_SECONDS = positive('udp-seconds');
 const IDLE_SECONDS = Number(values['idle-seconds']);
 const IDLE_ROUNDS = positive('idle-rounds');
+/** Seconds between the direct path coming up and the idle measurement (start-up
+ * work: JIT, handshakes, and V8's memory-reducing GCs some 15 s after start). */
+const IDLE_SETTLE = positive('idle-settle');
 /** Another build's dist/cli.js to measure idle beside this tree's, alternating. */
 const IDLE_VS = values['idle-vs'] ? join(resolve(values['idle-vs']), 'dist', 'cli.js') : undefined;
 if (IDLE_VS && !existsSync(IDLE_VS)) usage(`--idle-vs: ${IDLE_VS} does not exist (build it first)`);
@@ -300,14 +304,23 @@ function summarise(name: CaseName, rounds: RoundFigures[]): CaseResult {
 }
 
 /** Idle CPU: node a, one peer (b), direct path, default timings, nothing sent. */
-async function measureIdleOnce(ctx: Context): Promise<IdleRound> {
+async function measureIdleOnce(ctx: Context, comparing: boolean): Promise<IdleRound> {
   const relay = track(await startRelay(ctx.underlay, undefined));
-  const pair = await startNodes(ctx.dir, ctx.keys, ctx.underlay, { scheme: 'ws', label: 'idle' });
+  // --cpu-prof: this build's idle daemons too (not the --idle-vs one's).
+  const nodeArgs =
+    CPU_PROF && !comparing
+      ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', CPU_PROF]
+      : [];
+  const pair = await startNodes(ctx.dir, ctx.keys, ctx.underlay, {
+    scheme: 'ws',
+    label: 'idle',
+    nodeArgs,
+  });
   track(pair.a);
   track(pair.b);
   try {
     await waitForPath(ctx.underlay, pair, 'direct');
-    await sleep(3_000); // let start-up work (JIT, handshakes) finish
+    await sleep(IDLE_SETTLE * 1000); // let start-up work (JIT, handshakes) finish
     const pids = { a: pair.a.pid, b: pair.b.pid, relay: relay.pid };
     const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const t0 = performance.now();
@@ -348,7 +361,7 @@ async function measureIdle(ctx: Context): Promise<Record<string, unknown>> {
       if (build === 'vs' && !IDLE_VS) continue;
       useCli(build === 'vs' ? IDLE_VS : undefined);
       try {
-        const r = await measureIdleOnce(ctx);
+        const r = await measureIdleOnce(ctx, build === 'vs');
         (build === 'vs' ? theirs : ours).push(r);
         log(
           `idle round ${round + 1} ${build === 'vs' ? 'vs' : 'this'}: node ${r.nodePercentOfCore}% peer ${r.peerPercentOfCore}% relay ${r.relayPercentOfCore}%`,
@@ -367,6 +380,7 @@ async function measureIdle(ctx: Context): Promise<Record<string, unknown>> {
   });
   const result: Record<string, unknown> = {
     seconds: IDLE_SECONDS,
+    settleSeconds: IDLE_SETTLE,
     timings: 'defaults (no [timings] section)',
     ...summary(ours),
   };

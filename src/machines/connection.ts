@@ -46,6 +46,7 @@
  *   countUpgrade         migration done
  *   countFallback        a working direct path left for the relay (dead, worse, closed)
  *   countFailedAttempt   an upgrade attempt failed (by its reason)
+ *   askProof             entering suspect: PROVE to the heartbeat, which reports the next proof (ALIVE)
  */
 import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
 import { errorCode } from '../errors.js';

@@ -3,7 +3,8 @@
  *
  *   npm run bench:tunnel [-- --seconds 10 --rounds 3 --udp-seconds 3
  *                            --idle-seconds 60 --only direct,tinc --json
- *                            --cpu-prof DIR --no-build]
+ *                            --cpu-prof DIR --no-build
+ *                            --idle-rounds N --idle-settle S --idle-vs OTHER_TREE]
  *
  * Three network namespaces (test/support/netns.ts: relay, a, b on one bridge,
  * 10.231.0.0/24, nothing in the root namespace), and from a to b:
@@ -37,7 +38,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
@@ -73,6 +74,7 @@ import {
   type SwitchbackKeys,
   startNodes,
   startRelay,
+  useCli,
   waitForPath,
 } from './tunnel/switchback.js';
 import { prepareTinc, startTinc, TINC_MTU, TINC_OVERLAY, type TincSetup } from './tunnel/tinc.js';
@@ -99,6 +101,9 @@ const { values } = parseArgs({
     'udp-seconds': { type: 'string', default: '3' },
     sizes: { type: 'string', default: '64,512,1400' },
     'idle-seconds': { type: 'string', default: '60' },
+    'idle-rounds': { type: 'string', default: '1' },
+    'idle-settle': { type: 'string', default: '3' },
+    'idle-vs': { type: 'string' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
@@ -109,6 +114,13 @@ const SECONDS = positive('seconds');
 const ROUNDS = positive('rounds');
 const UDP_SECONDS = positive('udp-seconds');
 const IDLE_SECONDS = Number(values['idle-seconds']);
+const IDLE_ROUNDS = positive('idle-rounds');
+/** Seconds between the direct path coming up and the idle measurement (start-up
+ * work: JIT, handshakes, and V8's memory-reducing GCs some 15 s after start). */
+const IDLE_SETTLE = positive('idle-settle');
+/** Another build's dist/cli.js to measure idle beside this tree's, alternating. */
+const IDLE_VS = values['idle-vs'] ? join(resolve(values['idle-vs']), 'dist', 'cli.js') : undefined;
+if (IDLE_VS && !existsSync(IDLE_VS)) usage(`--idle-vs: ${IDLE_VS} does not exist (build it first)`);
 const SIZES = values.sizes.split(',').map(Number);
 const ONLY = new Set((values.only ?? [...CASES, 'sweep', 'idle'].join(',')).split(','));
 for (const name of ONLY) {
@@ -316,14 +328,23 @@ function summarise(name: CaseName, rounds: RoundFigures[]): CaseResult {
 }
 
 /** Idle CPU: node a, one peer (b), direct path, default timings, nothing sent. */
-async function measureIdle(ctx: Context): Promise<Record<string, unknown>> {
+async function measureIdleOnce(ctx: Context, comparing: boolean): Promise<IdleRound> {
   const relay = track(await startRelay(ctx.underlay, undefined));
-  const pair = await startNodes(ctx.dir, ctx.keys, ctx.underlay, { scheme: 'ws', label: 'idle' });
+  // --cpu-prof: this build's idle daemons too (not the --idle-vs one's).
+  const nodeArgs =
+    CPU_PROF && !comparing
+      ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', CPU_PROF]
+      : [];
+  const pair = await startNodes(ctx.dir, ctx.keys, ctx.underlay, {
+    scheme: 'ws',
+    label: 'idle',
+    nodeArgs,
+  });
   track(pair.a);
   track(pair.b);
   try {
     await waitForPath(ctx.underlay, pair, 'direct');
-    await sleep(3_000); // let start-up work (JIT, handshakes) finish
+    await sleep(IDLE_SETTLE * 1000); // let start-up work (JIT, handshakes) finish
     const pids = { a: pair.a.pid, b: pair.b.pid, relay: relay.pid };
     const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const t0 = performance.now();
@@ -333,7 +354,6 @@ async function measureIdle(ctx: Context): Promise<Record<string, unknown>> {
       round3(((cpuSeconds(pids[k]) - before[k]!) / elapsed) * 100);
     return {
       seconds: round1(elapsed),
-      timings: 'defaults (no [timings] section)',
       nodePercentOfCore: percent('a'),
       peerPercentOfCore: percent('b'),
       relayPercentOfCore: percent('relay'),
@@ -341,6 +361,62 @@ async function measureIdle(ctx: Context): Promise<Record<string, unknown>> {
   } finally {
     await stopAll();
   }
+}
+
+interface IdleRound {
+  seconds: number;
+  nodePercentOfCore: number;
+  peerPercentOfCore: number;
+  relayPercentOfCore: number;
+}
+
+/**
+ * --idle-rounds N of measureIdleOnce; with --idle-vs DIR, each round measures
+ * this tree and DIR's build back to back, the order swapped every round (ABBA),
+ * so a drift of the shared machine hits both alike. Medians, and the ratio.
+ */
+async function measureIdle(ctx: Context): Promise<Record<string, unknown>> {
+  const ours: IdleRound[] = [];
+  const theirs: IdleRound[] = [];
+  for (let round = 0; round < IDLE_ROUNDS; round++) {
+    const order =
+      IDLE_VS && round % 2 === 1 ? (['vs', 'this'] as const) : (['this', 'vs'] as const);
+    for (const build of order) {
+      if (build === 'vs' && !IDLE_VS) continue;
+      useCli(build === 'vs' ? IDLE_VS : undefined);
+      try {
+        const r = await measureIdleOnce(ctx, build === 'vs');
+        (build === 'vs' ? theirs : ours).push(r);
+        log(
+          `idle round ${round + 1} ${build === 'vs' ? 'vs' : 'this'}: node ${r.nodePercentOfCore}% peer ${r.peerPercentOfCore}% relay ${r.relayPercentOfCore}%`,
+        );
+      } finally {
+        useCli();
+      }
+    }
+  }
+  const med = (rounds: IdleRound[], k: keyof IdleRound) => round3(median(rounds.map((r) => r[k])));
+  const summary = (rounds: IdleRound[]) => ({
+    nodePercentOfCore: med(rounds, 'nodePercentOfCore'),
+    peerPercentOfCore: med(rounds, 'peerPercentOfCore'),
+    relayPercentOfCore: med(rounds, 'relayPercentOfCore'),
+    rounds,
+  });
+  const result: Record<string, unknown> = {
+    seconds: IDLE_SECONDS,
+    settleSeconds: IDLE_SETTLE,
+    timings: 'defaults (no [timings] section)',
+    ...summary(ours),
+  };
+  if (IDLE_VS) {
+    const vs = summary(theirs);
+    result.vs = { cli: IDLE_VS, ...vs };
+    result.nodeRatioVs =
+      vs.nodePercentOfCore > 0
+        ? round3((result.nodePercentOfCore as number) / vs.nodePercentOfCore)
+        : null;
+  }
+  return result;
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
@@ -434,6 +510,12 @@ function tableText(
     lines.push(
       `idle, ${idle.seconds} s, default timings: node ${idle.nodePercentOfCore}% of a core (peer ${idle.peerPercentOfCore}%, relay ${idle.relayPercentOfCore}%)`,
     );
+    const vs = idle.vs as { cli: string; nodePercentOfCore: number } | undefined;
+    if (vs) {
+      lines.push(
+        `  beside ${vs.cli} in the same run: node ${vs.nodePercentOfCore}% (ratio ${idle.nodeRatioVs})`,
+      );
+    }
   }
   lines.push(
     `relay limits raised for the bench: ${Object.entries(BENCH_RELAY_LIMITS)

@@ -12,6 +12,12 @@ import { type BenchProcess, startIn, until } from './processes.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(REPO_ROOT, 'dist', 'cli.js');
+/** The CLI the next processes start from: this tree's, unless a comparison
+ * (bench:tunnel --idle-vs) points it at another build. */
+let cli = CLI;
+export function useCli(path: string = CLI): void {
+  cli = path;
+}
 export const SB_OVERLAY = { a: '10.232.0.1', b: '10.232.0.2', prefix: 24 };
 export const SB_MTU = 1400;
 const RELAY_PORT = 7000;
@@ -54,7 +60,7 @@ export async function makeKeys(dir: string, underlay: Underlay): Promise<Switchb
   };
   for (const role of ['a', 'b'] as const) {
     const made = await execIn(underlay.ns[role], process.execPath, [
-      CLI,
+      cli,
       'keygen',
       '--out',
       keys[role],
@@ -114,7 +120,7 @@ export async function startRelay(
     tls ? 'relay (wss)' : 'relay (ws)',
     underlay.ns.relay,
     process.execPath,
-    [CLI, ...relayArgs(underlay, tls)],
+    [cli, ...relayArgs(underlay, tls)],
     { cwd: REPO_ROOT, env: env() },
   );
   await relay.waitFor(/relay listening on/, 20_000);
@@ -181,7 +187,7 @@ export async function startNodes(
       process.execPath,
       [
         ...(options.nodeArgs ?? []),
-        CLI,
+        cli,
         'up',
         '--config',
         configs[role],
@@ -204,7 +210,7 @@ export async function peerStatus(
   const result = await execIn(
     underlay.ns[role],
     process.execPath,
-    [CLI, 'status', '--json', '--config', pair.configs[role]],
+    [cli, 'status', '--json', '--config', pair.configs[role]],
     { timeoutMs: 10_000, env: env() },
   );
   if (result.code !== 0) throw new Error(`switchback status: ${result.stderr.trim()}`);

@@ -13,6 +13,11 @@
  *           └── fallback done ◀── fallingBack ◀──────── usingDirect: healthy ⇄ suspect
  *                                              deadInterval / QUALITY_POOR / DIRECT_CLOSED
  *
+ * healthy ─SILENT─▶ suspect ─ALIVE─▶ healthy: the heartbeat keeps the trust
+ * deadline (one timer, renewed by each two-way proof without an event) and
+ * sends only these changes; entering suspect asks it for the next proof
+ * (askProof → PROVE), whatever made the chart suspect.
+ *
  * `context.transport` is the only place that says where frames go: 'relay',
  * 'direct', or 'both' (while suspect: the receiver drops duplicates by
  * sequence number). Every assignment of it is followed by `routeFrames`,
@@ -41,8 +46,9 @@
  *   countUpgrade         migration done
  *   countFallback        a working direct path left for the relay (dead, worse, closed)
  *   countFailedAttempt   an upgrade attempt failed (by its reason)
+ *   askProof             entering suspect: PROVE to the heartbeat, which reports the next proof (ALIVE)
  */
-import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
 import { errorCode } from '../errors.js';
 import type { Address } from '../protocol/frames.js';
 import { isReason, Reason } from '../reasons.js';
@@ -101,13 +107,23 @@ export type ConnectionEvent =
    * more than connectTimeout would never be attempting at the same time.
    */
   | { type: 'PEER_DIALLED' }
-  /** A pong answering one of our own pings arrived on the direct link (two-way proof). */
+  /**
+   * The heartbeat keeps the trust deadline (src/services/heartbeat.ts) and
+   * reports only its changes: SILENT when no two-way proof came for
+   * suspectInterval, ALIVE at the first proof after SILENT or after the
+   * chart asked for one (PROVE). Never one event per ping or pong.
+   */
+  | { type: 'SILENT' }
   | { type: 'ALIVE' }
   /** The direct path has been worse than the relay for a sustained window. */
   | { type: 'QUALITY_POOR' }
   /** The direct link closed under us, or the peer closed it on purpose. */
   | { type: 'DIRECT_CLOSED'; reason: typeof Reason.CLOSED | typeof Reason.PEER_CLOSED }
   | { type: 'STOP' };
+
+/** What the chart tells the heartbeat: stop trusting the path until the next
+ * proof, and report it (ALIVE) — sent on entering suspect (askProof). */
+export type HeartbeatEvent = { type: 'PROVE' };
 
 export interface DirectLinkRef {
   /** Id the services use to find the live link. */
@@ -141,8 +157,9 @@ export const connectionActors = {
   migrate: fromPromise<void, { peer: string; linkId: string; attemptId: string }>(async () =>
     notProvided('migrate'),
   ),
-  /** Ping the direct link (and probe the relay); report ALIVE, QUALITY_POOR and DIRECT_CLOSED. */
-  heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(() =>
+  /** Ping the direct link, keep its trust deadline; report SILENT, ALIVE,
+   * QUALITY_POOR and DIRECT_CLOSED. Takes PROVE. */
+  heartbeat: fromCallback<HeartbeatEvent, { peer: string; linkId: string }>(() =>
     notProvided('heartbeat'),
   ),
   /** Keep the relay path measured (RTT, loss) for the whole life of the chart. */
@@ -207,8 +224,8 @@ export const connectionMachine = setup({
     dialTimeout: ({ context }) =>
       context.reprobing ? context.timings.reprobeDialTimeoutMs : context.timings.connectTimeoutMs,
     migrationTimeout: ({ context }) => context.timings.migrationTimeoutMs,
-    suspectInterval: ({ context }) => context.timings.suspectIntervalMs,
-    // Measured from entering suspect, so the total silence is deadIntervalMs.
+    // Measured from entering suspect (the heartbeat's SILENT comes
+    // suspectIntervalMs after the last proof), so the total silence is deadIntervalMs.
     deadInterval: ({ context }) =>
       Math.max(0, context.timings.deadIntervalMs - context.timings.suspectIntervalMs),
     stableAfter: ({ context }) => context.timings.stableAfterMs,
@@ -243,6 +260,8 @@ export const connectionMachine = setup({
     countFailure: assign({ failures: ({ context }) => context.failures + 1 }),
     resetBackoff: assign({ failures: 0 }),
     forgetLink: assign({ linkId: null }),
+    // Suspect for whatever reason: the heartbeat reports the next proof (ALIVE).
+    askProof: sendTo('heartbeat', { type: 'PROVE' } as HeartbeatEvent),
   },
 }).createMachine({
   id: 'connection',
@@ -480,15 +499,12 @@ export const connectionMachine = setup({
       states: {
         healthy: {
           entry: [assign({ transport: 'direct' }), 'routeFrames'],
-          after: {
-            suspectInterval: {
+          on: {
+            // The heartbeat's trust deadline passed: no two-way proof for suspectInterval.
+            SILENT: {
               target: 'suspect',
               actions: assign({ reason: Reason.HEARTBEAT_MISSED }),
             },
-          },
-          on: {
-            // Proof of life renews the trust deadline.
-            ALIVE: { target: 'healthy', reenter: true },
             // Our own addresses changed: the link may be bound to one that is gone.
             NETWORK_CHANGE: {
               target: 'suspect',
@@ -498,7 +514,7 @@ export const connectionMachine = setup({
         },
         suspect: {
           // Send on both paths until the direct one proves itself or dies.
-          entry: [assign({ transport: 'both' }), 'routeFrames', 'resendRecentDirect'],
+          entry: [assign({ transport: 'both' }), 'routeFrames', 'resendRecentDirect', 'askProof'],
           after: {
             deadInterval: {
               target: '#connection.fallingBack',

@@ -6,6 +6,7 @@
  *   link message ─▶ DATA, CONTROL → onData(bytes) (the receive side)
  *                   REHANDSHAKE_* → the link's proof inbox
  *   link pong    ─▶ onPong(id)                    (the heartbeat's two-way proof)
+ *   peer ping    ─▶ onPeerPing(id, echo)          (the peer's proof rides along: §10.2)
  *
  * A link is forgotten when it closes, by either side; the chart refers to
  * links only by id (context.linkId), so a late event for a forgotten id
@@ -26,6 +27,9 @@ export interface DirectLinksOptions {
   onData: (bytes: Uint8Array) => void;
   /** A pong arrived answering one of our pings (sendPing's id). */
   onPong: (id: number) => void;
+  /** A heartbeat ping from the peer on the active link: its probe id and the
+   * id of the peer's last ping our pong answered (0: none). docs/protocol.md §10.2. */
+  onPeerPing?: (id: number, echo: number) => void;
   log?: (message: string, fields: object) => void;
 }
 
@@ -58,9 +62,20 @@ export class DirectLinks {
     this.#active = link;
     this.#activeId = id;
     link.onMessage((bytes) => this.#onMessage(id, bytes));
+    // A pong echoes our ping: 8 bytes (id, echo), or 4 from a peer that
+    // pinged before echoes existed (§10.2). The id comes first in both.
     link.onPong((payload) => {
-      if (payload.length === 4) this.#options.onPong(payload.readUInt32BE(0));
+      if (payload.length === 8 || payload.length === 4)
+        this.#options.onPong(payload.readUInt32BE(0));
     });
+    // Only the heartbeat's 8-byte pings (the tie-break's select ping is longer).
+    const onPeerPing = this.#options.onPeerPing;
+    if (onPeerPing) {
+      link.onPing((payload) => {
+        if (payload.length === 8 && link === this.#active)
+          onPeerPing(payload.readUInt32BE(0), payload.readUInt32BE(4));
+      });
+    }
     link.closed.then(() => this.#forget(id));
     this.#options.log?.('direct link open', {
       link: id,
@@ -95,13 +110,20 @@ export class DirectLinks {
     return this.#active?.send(bytes) ?? false;
   }
 
-  /** A WebSocket ping carrying `id` on the active link; false when there is none. */
-  ping(id: number): boolean {
+  /**
+   * A heartbeat ping on the active link: probe `id`, then `echo`, the id of
+   * our last ping that the peer's pong answered (0: none yet), which tells
+   * the peer its pong arrived (docs/protocol.md §10.2). False when there is
+   * no link.
+   */
+  ping(id: number, echo = 0): boolean {
     const link = this.#active;
     if (!link) return false;
-    // A fresh payload each time: ws may queue it by reference (5 a second, not per frame).
-    const payload = new Uint8Array(4);
-    new DataView(payload.buffer).setUint32(0, id);
+    // A fresh payload each time: ws may queue it by reference (a few a second,
+    // never per frame; allocUnsafe takes it from Node's shared pool).
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeUInt32BE(id >>> 0, 0);
+    payload.writeUInt32BE(echo >>> 0, 4);
     return link.ping(payload);
   }
 

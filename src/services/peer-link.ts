@@ -5,7 +5,7 @@
  *   pump ─ send(frame) ─▶ PeerSender ─ seal ─▶ RelayPath | DirectLinks ─▶ sockets
  *   sockets ─▶ onRelayFrame / DirectLinks ─▶ PeerReceiver ─ open (PeerSession), order ─▶ onFrames
  *   relay INIT/RESP ─▶ PeerSession (handshake, session slots, retransmit timer)
- *   heartbeat ─ sendPing / onPong ─▶ PeerProbes (RTT, loss per path)
+ *   heartbeat ─ sendPing / onDirectProof ─▶ PeerProbes (RTT, loss per path, proofs)
  *
  * The connection chart (src/machines/connection.ts) decides; its actors act
  * through the PeerPorts below, and its named actions through EffectPorts
@@ -28,7 +28,7 @@ import type { QualityPolicy } from './path-quality.js';
 import { PeerCounters, peekOrCount } from './peer-counters.js';
 import { PeerMigration } from './peer-migration.js';
 import type { PathName, PeerPorts } from './peer-ports.js';
-import { PeerProbes, type PongHandler } from './peer-probes.js';
+import { PeerProbes, type ProofHandler } from './peer-probes.js';
 import { type FramesListener, PeerReceiver } from './peer-receiver.js';
 import { PeerSender } from './peer-sender.js';
 import { PeerSession } from './peer-session.js';
@@ -117,6 +117,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
       counters,
       onData: (bytes) => this.#receiver.receive(bytes, 'direct'),
       onPong: (id) => this.#probes.answered('direct', id),
+      onPeerPing: (id, echo) => this.#probes.peerPinged(id, echo),
       log: (message, fields) => log?.('info', message, fields),
     });
     this.sender = new PeerSender({
@@ -139,7 +140,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
     });
     this.#probes = new PeerProbes({
       quality: options.quality,
-      pingDirect: (id) => this.#links.ping(id),
+      pingDirect: (id, echo) => this.#links.ping(id, echo),
       sendViaRelay: (message) => this.sender.sendControl('relay', message),
     });
   }
@@ -279,8 +280,8 @@ export class PeerLink implements PeerPorts, EffectPorts {
     return this.#probes.send(path);
   }
 
-  onPong(handler: PongHandler): () => void {
-    return this.#probes.onPong(handler);
+  onDirectProof(handler: ProofHandler): () => void {
+    return this.#probes.onDirectProof(handler);
   }
 
   // ── Internals ────────────────────────────────────────────────────────────

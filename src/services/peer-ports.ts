@@ -45,6 +45,7 @@ export interface PeerPorts {
 
   /** Send a sealed PING on `path`; returns its id (stats record it). */
   sendPing(path: PathName): number | undefined;
-  /** Called for every PONG that answered one of our pings. */
-  onPong(handler: (path: PathName, id: number, rttMs: number) => void): () => void;
+  /** Called at each two-way proof of the direct path: a pong to our ping, or
+   * (`rideAlong`) the peer's ping echoing one our pong answered (peer-probes.ts). */
+  onDirectProof(handler: (atMs: number, rideAlong: boolean) => void): () => void;
 }

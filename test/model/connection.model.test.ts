@@ -78,7 +78,12 @@ describe('connection chart (model)', () => {
       paths,
       harness: () =>
         createFakeHarness(connectionMachine, {
-          emitters: { ALIVE: 'heartbeat', QUALITY_POOR: 'heartbeat', DIRECT_CLOSED: 'heartbeat' },
+          emitters: {
+            SILENT: 'heartbeat',
+            ALIVE: 'heartbeat',
+            QUALITY_POOR: 'heartbeat',
+            DIRECT_CLOSED: 'heartbeat',
+          },
         }),
       onStep: (snapshot) => {
         // Traffic moves off the relay only once the direct path is proven.

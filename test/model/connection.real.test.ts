@@ -31,7 +31,9 @@ import { createRealHarness } from '../support/model/real-harness.js';
 const base: ConnectionTimings = {
   heartbeatIntervalMs: 40,
   suspectIntervalMs: 200,
-  deadIntervalMs: 500,
+  // Suspect lasts 700 ms: long enough for the real QualityJudge (300 ms
+  // window) to speak while suspect, as a path may ask.
+  deadIntervalMs: 900,
   connectTimeoutMs: 600,
   dialDelayMs: 50,
   migrationTimeoutMs: 400,
@@ -102,7 +104,12 @@ async function fakeReport(spec: ModelSpec): Promise<ModelReport> {
     paths: generatePaths(spec),
     harness: () =>
       createFakeHarness(connectionMachine, {
-        emitters: { ALIVE: 'heartbeat', QUALITY_POOR: 'heartbeat', DIRECT_CLOSED: 'heartbeat' },
+        emitters: {
+          SILENT: 'heartbeat',
+          ALIVE: 'heartbeat',
+          QUALITY_POOR: 'heartbeat',
+          DIRECT_CLOSED: 'heartbeat',
+        },
       }),
   });
 }

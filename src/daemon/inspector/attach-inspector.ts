@@ -58,6 +58,11 @@ export interface Inspector {
   close(): Promise<void>;
 }
 
+/** While no page is open, the history takes one sample per this many ms
+ * instead of one per statusIntervalMs: a node nobody watches does a tenth
+ * of the status work (the idle-CPU budget, docs/performance.md). */
+export const UNWATCHED_SAMPLE_MS = 5_000;
+
 /** A page that cannot keep up is sent no status until it drains (transitions still go). */
 const MAX_BUFFERED_BYTES = 1 << 20;
 
@@ -76,8 +81,10 @@ export async function attachInspector(
   const assets = await loadInspectorAssets();
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
 
-  // History for a page opened late: one sample per tick, bounded by age.
+  // History for a page opened late: one sample per tick while a page is open,
+  // one per UNWATCHED_SAMPLE_MS otherwise, bounded by age.
   const samples: StatusSample[] = [];
+  let lastSampleAt = Number.NEGATIVE_INFINITY;
   const sockets = new Set<WebSocket>();
   const send = (ws: WebSocket, message: InspectorMessage, droppable: boolean) => {
     if (ws.readyState !== ws.OPEN) return;
@@ -86,6 +93,9 @@ export async function attachInspector(
   };
 
   const tick = () => {
+    const now = Date.now();
+    if (sockets.size === 0 && now - lastSampleAt < UNWATCHED_SAMPLE_MS) return;
+    lastSampleAt = now;
     let status: ReturnType<NodeObserver['status']>;
     try {
       status = observer.status();
@@ -93,7 +103,6 @@ export async function attachInspector(
       logger?.warn({ err: error }, 'inspector could not read node status');
       return;
     }
-    const now = Date.now();
     const sample = sampleOf(status, now);
     samples.push(sample);
     while (samples.length > 0 && samples[0]!.at < now - historyMs) samples.shift();

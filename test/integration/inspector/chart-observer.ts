@@ -20,9 +20,10 @@ import type {
   PeerStatus,
   TransitionRecord,
 } from '../../../src/daemon/node-status.js';
-import { type ConnectionEvent, connectionMachine } from '../../../src/machines/connection.js';
+import { connectionMachine, type HeartbeatEvent } from '../../../src/machines/connection.js';
 import type { ConnectionTimings } from '../../../src/machines/connection-timings.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
+import { TrustDeadline } from '../../../src/services/trust-deadline.js';
 
 type Step = 'listen' | 'dial' | 'rehandshake' | 'migrate' | 'fallback';
 
@@ -144,12 +145,21 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
         rehandshake: step('rehandshake') as never,
         migrate: step('migrate') as never,
         fallback: step('fallback') as never,
-        heartbeat: fromCallback<ConnectionEvent, unknown>(({ sendBack }) => {
-          // Pongs come back only while the direct path is up: ALIVE renews trust.
+        heartbeat: fromCallback<HeartbeatEvent, unknown>(({ sendBack, receive }) => {
+          // Pongs come back only while the direct path is up: each renews the
+          // real trust deadline, which reports SILENT and ALIVE to the chart.
+          const trust = new TrustDeadline(timings.suspectIntervalMs, {
+            silent: () => sendBack({ type: 'SILENT' }),
+            alive: () => sendBack({ type: 'ALIVE' }),
+          });
+          receive(() => trust.askProof());
           const timer = setInterval(() => {
-            if (run.up) sendBack({ type: 'ALIVE' });
+            if (run.up) trust.proved();
           }, timings.heartbeatIntervalMs);
-          return () => clearInterval(timer);
+          return () => {
+            clearInterval(timer);
+            trust.stop();
+          };
         }) as never,
         probeRelay: fromCallback(() => () => {}) as never,
       },

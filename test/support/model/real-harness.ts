@@ -17,8 +17,9 @@
  *   rehandshake / migrate error CLOSED  the proxy resets the new link before that step
  *   rehandshaking connectTimeout  blackhole after the dial: the proof frames vanish
  *   migrationTimeout              b → relay blackholed: b's MIGRATE marker never arrives
- *   suspectInterval, deadInterval direct path stalled (pongs stop; bytes held, not lost)
- *   ALIVE (suspect)               path restored; the real pong's ALIVE is delivered
+ *   SILENT, deadInterval          direct path stalled (pongs stop; bytes held, not lost);
+ *                                 the real heartbeat's SILENT is delivered
+ *   ALIVE (suspect)               path restored; the real heartbeat's ALIVE is delivered
  *   QUALITY_POOR                  proxy delay until the real QualityJudge says so
  *   DIRECT_CLOSED                 proxy resets the direct link
  *   PEER_ADDRESS                  first: the session comes up (a's PeerLink tells its chart);
@@ -34,9 +35,9 @@
  * a promise service runs to its real end, and its real result (output or
  * error) is handed to the chart only when the path reaches that step; the
  * harness checks that the real outcome is the one the path expects (same
- * done/error, same error code). The heartbeat's real ALIVEs pass straight
- * through while the chart is `healthy` (they renew the trust deadline, as in
- * production); its other reports wait for their step.
+ * done/error, same error code). The heartbeat keeps the trust deadline
+ * itself (proofs renew it without an event, as in production); its reports
+ * (SILENT, ALIVE, QUALITY_POOR, DIRECT_CLOSED) wait for their step.
  *
  * Two edges cannot be made real without faking, and are INJECTED (counted and
  * reported separately): the `listen` step only authorises a key on the
@@ -179,12 +180,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
       heartbeatSendBack = sendBack as (event: ConnectionEvent) => void;
       held.length = 0; // reports of an earlier link are not this one's
       const intercept = (event: ConnectionEvent) => {
-        const state = actorRef ? stateString(actorRef.getSnapshot().value) : '';
-        // ALIVE renews the trust deadline while healthy, as in production.
-        if (event.type === 'ALIVE' && state === 'usingDirect.healthy') {
-          sendBack(event);
-          held.push(event); // also visible to a step that waits for an ALIVE
-        } else held.push(event);
+        held.push(event);
       };
       const callback = (realServices.heartbeat as unknown as { config: (a: object) => () => void })
         .config;
@@ -406,9 +402,7 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
         // (a hanging dial, a lost marker…); for the health deadlines, pongs stop
         // now. A stall, not a blackhole: an outage TCP rides out, so the same
         // link can prove itself again (ALIVE) once the path returns.
-        if (timer === 'suspectInterval' || timer === 'deadInterval') {
-          await setDirect({ kind: 'stall' });
-        }
+        if (timer === 'deadInterval') await setDirect({ kind: 'stall' });
         return;
       }
 
@@ -456,12 +450,23 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
           actor.send(real);
           return;
         }
+        case 'SILENT': {
+          // Pongs stop now: the real trust deadline passes suspectInterval later.
+          await setDirect({ kind: 'stall' });
+          const real = await takeHeld('SILENT');
+          heartbeatSendBack?.(real);
+          return;
+        }
         case 'ALIVE': {
-          const state = stateString(actor.getSnapshot().value);
-          await heal(); // the path is back (it may have been blackholed)
+          await heal(); // the path is back (it may have been stalled)
+          // The chart asked for the next proof on entering suspect (askProof);
+          // ask again, so the ALIVE taken is one from after the heal.
           held.length = 0;
+          const heartbeat = (actor.getSnapshot().children as Record<string, AnyActor | undefined>)
+            .heartbeat;
+          heartbeat?.send({ type: 'PROVE' });
           const real = await takeHeld('ALIVE');
-          if (state !== 'usingDirect.healthy') heartbeatSendBack?.(real);
+          heartbeatSendBack?.(real);
           return;
         }
         case 'QUALITY_POOR': {
@@ -520,9 +525,10 @@ export async function createRealHarness(options: RealHarnessOptions): Promise<Re
       if (timer !== undefined) {
         // After a timer step: the world the next services need (the services
         // the timer started are gated, so nothing ran ahead).
-        if (timer === 'suspectInterval' && eventAt(stepIndex + 1)?.type.includes('deadInterval'))
-          return; // stay blackholed until dead
         await prepareAfter(stepIndex);
+      } else if (stepIndex >= 0 && eventAt(stepIndex)!.type === 'SILENT') {
+        // Stay stalled until dead if that is next; otherwise the path is back.
+        if (!eventAt(stepIndex + 1)?.type.includes('deadInterval')) await heal();
       }
     },
 

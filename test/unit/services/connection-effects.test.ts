@@ -10,6 +10,7 @@ import {
   type ConnectionMachine,
   connectionMachine,
   type DirectLinkRef,
+  type HeartbeatEvent,
   type ProvedAttempt,
 } from '../../../src/machines/connection.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
@@ -53,18 +54,22 @@ function steps() {
         }),
     );
   let heartbeat: ((event: ConnectionEvent) => void) | undefined;
+  const proveAsked: string[] = [];
   const actors = {
     listen: step<void, { peer: string }>('listen'),
     dial: step<DirectLinkRef, { peer: string; address: Address }>('dial'),
     rehandshake: step<ProvedAttempt, { peer: string; linkId: string }>('rehandshake'),
     migrate: step<void, { peer: string; linkId: string; attemptId: string }>('migrate'),
     fallback: step<void, { peer: string; linkId: string | null; reason: Reason }>('fallback'),
-    heartbeat: fromCallback<ConnectionEvent, { peer: string; linkId: string }>(({ sendBack }) => {
-      heartbeat = sendBack;
-      return () => {
-        heartbeat = undefined;
-      };
-    }),
+    heartbeat: fromCallback<HeartbeatEvent, { peer: string; linkId: string }>(
+      ({ sendBack, receive }) => {
+        heartbeat = sendBack;
+        receive((event) => proveAsked.push(event.type));
+        return () => {
+          heartbeat = undefined;
+        };
+      },
+    ),
     probeRelay: fromCallback<ConnectionEvent, { peer: string }>(() => () => {}),
   };
   return {
@@ -82,7 +87,9 @@ function steps() {
       open.delete(name);
       pending.reject(error);
     },
-    /** An event from the heartbeat actor (ALIVE, QUALITY_POOR, DIRECT_CLOSED). */
+    /** What the chart sent the heartbeat (PROVE), in order. */
+    proveAsked,
+    /** An event from the heartbeat actor (SILENT, ALIVE, QUALITY_POOR, DIRECT_CLOSED). */
     heartbeat(event: ConnectionEvent) {
       if (!heartbeat) throw new Error('heartbeat is not running');
       heartbeat(event);
@@ -179,10 +186,13 @@ describe('connection chart effects, in order', () => {
     expect(take()).toEqual(['routeVia(relay)', 'forget']);
     await upgrade(t, control, take);
 
-    // No pong for suspectInterval: both paths, and what only the direct path carried goes again.
-    await vi.advanceTimersByTimeAsync(timings.suspectIntervalMs);
+    // No proof for suspectInterval (the heartbeat's SILENT): both paths, what
+    // only the direct path carried goes again, and the heartbeat is asked for
+    // the next proof.
+    control.heartbeat({ type: 'SILENT' });
     expect(t.state()).toBe('usingDirect.suspect');
     expect(take()).toEqual(['routeVia(both)', 'resendRecentDirect']);
+    expect(control.proveAsked).toEqual(['PROVE']);
 
     // Dead: the direct link's tail marker, the count, then the relay carries everything.
     await vi.advanceTimersByTimeAsync(timings.deadIntervalMs - timings.suspectIntervalMs);
@@ -214,13 +224,15 @@ describe('connection chart effects, in order', () => {
     take();
     await upgrade(t, control, take);
 
-    control.heartbeat({ type: 'ALIVE' }); // healthy renews its deadline
+    control.heartbeat({ type: 'ALIVE' }); // already trusted: nothing changes
     expect(t.state()).toBe('usingDirect.healthy');
-    expect(take()).toEqual(['routeVia(direct)']);
+    expect(take()).toEqual([]);
 
     control.heartbeat({ type: 'NETWORK_CHANGE' });
     expect(t.state()).toBe('usingDirect.suspect');
     expect(take()).toEqual(['routeVia(both)', 'resendRecentDirect']);
+    // Suspect for a reason of the chart's own: the heartbeat must report the next proof.
+    expect(control.proveAsked).toEqual(['PROVE']);
 
     control.heartbeat({ type: 'ALIVE' });
     expect(t.state()).toBe('usingDirect.healthy');

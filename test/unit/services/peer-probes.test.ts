@@ -137,3 +137,80 @@ describe('PeerProbes', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('PeerProbes: two-way proof of the direct path', () => {
+  /** Probes whose direct pings record (id, echo). */
+  function echoing() {
+    const pings: [number, number][] = [];
+    const p = new PeerProbes({
+      quality: defaultQualityPolicy,
+      pingDirect: (id, echo) => {
+        pings.push([id, echo]);
+        return true;
+      },
+      sendViaRelay: () => true,
+    });
+    const proofs: number[] = [];
+    p.onDirectProof((at) => proofs.push(at));
+    return { p, pings, proofs };
+  }
+
+  it('a direct pong is proof, and the next ping echoes its id', () => {
+    const clock = clockAt(100);
+    const { p, pings, proofs } = echoing();
+    const first = p.send('direct')!;
+    clock.advance(2);
+    p.answered('direct', first);
+    expect(proofs).toEqual([102]);
+    const second = p.send('direct')!;
+    expect(pings).toEqual([
+      [first, 0],
+      [second, first],
+    ]);
+  });
+
+  it('a relay pong or an unknown pong is no proof of the direct path', () => {
+    clockAt(100);
+    const { p, proofs } = echoing();
+    const r = p.send('relay')!;
+    p.answered('relay', r);
+    p.answered('direct', 999);
+    expect(proofs).toEqual([]);
+  });
+
+  it("the peer's ping proves the path when it echoes one of its pings we answered, once per echo", () => {
+    const clock = clockAt(500);
+    const { p, proofs } = echoing();
+    p.peerPinged(7, 0); // first ping: nothing to echo yet
+    expect(proofs).toEqual([]);
+    expect(p.rodeAlongAt).toBe(Number.NEGATIVE_INFINITY);
+    clock.advance(200);
+    p.peerPinged(8, 7); // our pong to 7 reached the peer
+    expect(proofs).toEqual([700]);
+    expect(p.rodeAlongAt).toBe(700);
+    clock.advance(200);
+    p.peerPinged(9, 7); // the same echo again: our pong to 8 never arrived
+    expect(proofs).toEqual([700]);
+    clock.advance(200);
+    p.peerPinged(10, 42); // an echo of a ping we never saw proves nothing
+    expect(proofs).toEqual([700]);
+    clock.advance(200);
+    p.peerPinged(11, 10);
+    expect(proofs).toEqual([700, 1300]);
+  });
+
+  it('a new direct link forgets echoes and ride-along of the old one', () => {
+    const clock = clockAt(0);
+    const { p, pings, proofs } = echoing();
+    const id = p.send('direct')!;
+    p.answered('direct', id);
+    p.peerPinged(5, 0);
+    p.resetDirect();
+    clock.advance(10);
+    p.peerPinged(6, 5); // 5 came on the old link
+    expect(proofs).toEqual([0]);
+    expect(p.rodeAlongAt).toBe(Number.NEGATIVE_INFINITY);
+    p.send('direct');
+    expect(pings.at(-1)?.[1]).toBe(0);
+  });
+});

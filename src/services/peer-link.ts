@@ -28,7 +28,7 @@ import type { QualityPolicy } from './path-quality.js';
 import { PeerCounters, peekOrCount } from './peer-counters.js';
 import { PeerMigration } from './peer-migration.js';
 import type { PathName, PeerPorts } from './peer-ports.js';
-import { PeerProbes, type ProofHandler } from './peer-probes.js';
+import { PeerProbes, PING_TIMEOUT_MS, type ProofHandler } from './peer-probes.js';
 import { type FramesListener, PeerReceiver } from './peer-receiver.js';
 import { PeerSender } from './peer-sender.js';
 import { PeerSession } from './peer-session.js';
@@ -61,9 +61,6 @@ export interface PeerLinkOptions {
   vnetHdrBytes?: number;
   log?: (level: 'info' | 'warn' | 'debug', message: string, fields?: object) => void;
 }
-
-/** `switchback ping` waits this long for an answer. */
-export const PING_TIMEOUT_MS = 2_000;
 
 export class PeerLink implements PeerPorts, EffectPorts {
   readonly name: string;

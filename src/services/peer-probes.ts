@@ -23,6 +23,9 @@ import { SealedKind, type SealedMessage } from '../protocol/frames.js';
 import { PathStats, type QualityPolicy } from './path-quality.js';
 import type { PathName } from './peer-ports.js';
 
+/** `switchback ping` waits this long for an answer. */
+export const PING_TIMEOUT_MS = 2_000;
+
 export type PongHandler = (path: PathName, id: number, rttMs: number) => void;
 /** Two-way proof of the direct path at `atMs` (performance.now()); `rideAlong`
  * when it was the peer's ping (not a pong to ours). */

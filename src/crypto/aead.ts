@@ -339,7 +339,7 @@ export class SizedAead implements FrameAead {
 
   /** Which implementation a plaintext of `plaintextLength` bytes gets. */
   choose(plaintextLength: number): 'small' | 'large' {
-    return plaintextLength >= this.minLargeBytes ? 'large' : 'small';
+    return this.pick(plaintextLength) === this.large ? 'large' : 'small';
   }
 
   stage(plaintextLength: number): Uint8Array {

@@ -20,6 +20,7 @@ import {
 } from '../protocol/frames.js';
 import { authenticate } from './client-auth.js';
 import { RelayClosedError, RelayError } from './errors.js';
+import { TickCork } from './tick-cork.js';
 
 // The client side of the relay protocol (docs/protocol.md §5 steps 1-5): used by
 // the tests, bench/relay.ts and the node's relay-link service. connect()
@@ -72,13 +73,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** The data plane's receiver of FORWARDs (onForward); 'forward' events otherwise. */
   #forwardHandler: ForwardHandler | undefined;
   readonly #forward: ForwardParts = { key: new Uint8Array(0), payload: new Uint8Array(0) };
-  /** The socket sendForward corked until the end of this tick; undefined when not corked. */
-  #corked: net.Socket | undefined;
-  readonly #uncork = (): void => {
-    const socket = this.#corked;
-    this.#corked = undefined;
-    socket?.uncork();
-  };
+  /** sendForward's writes of one tick leave in one writev. */
+  readonly #cork = new TickCork();
 
   private constructor(
     private readonly ws: WebSocket,
@@ -196,14 +192,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    * TAP read batch leave in one writev instead of one syscall each. */
   sendForward(frame: Uint8Array): void {
     if (!this.isOpen) throw new RelayError('CLOSED', 'relay connection is closed');
-    if (this.#corked === undefined) {
-      const socket = this.#socket();
-      if (socket !== undefined) {
-        this.#corked = socket;
-        socket.cork();
-        process.nextTick(this.#uncork);
-      }
-    }
+    this.#cork.hold(this.#socket());
     this.ws.send(frame);
   }
 

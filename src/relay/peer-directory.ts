@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { keysEqual } from '../crypto/identity.js';
 import { type Address, PeerGoneReason } from '../protocol/frames.js';
 
 // Who is connected to the relay, who asked for whom, and how a frame reaches
@@ -35,18 +36,12 @@ export class PeerIdCache {
   #id: PeerId = '';
 
   idOf(key: Uint8Array): PeerId {
-    if (this.#id !== '' && sameKey(key, this.#key)) return this.#id;
+    if (this.#id !== '' && keysEqual(key, this.#key)) return this.#id;
     if (key.length !== this.#key.length) return peerIdOf(key);
     this.#id = peerIdOf(key);
     this.#key.set(key);
     return this.#id;
   }
-}
-
-function sameKey(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** What a peer tells its partner through ESTABLISHED. */

@@ -33,6 +33,7 @@ import {
   peerIdOf,
 } from './peer-directory.js';
 import type { ReplayCache } from './replay-cache.js';
+import { TickCork } from './tick-cork.js';
 import { monotonicMs, TokenBucket } from './token-bucket.js';
 
 // One client connection on the relay, walking docs/protocol.md §5 steps 1-5:
@@ -84,12 +85,8 @@ export class RelayConnection implements DirectoryPeer {
   /** Views of the FORWARD being handled (reused; valid during received()). */
   private readonly forwardParts: ForwardParts = { key: EMPTY, payload: EMPTY };
   private readonly destinations = new PeerIdCache();
-  /** True while our socket is corked until the end of this tick. */
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
+  /** Sends towards us within one tick leave in one writev. */
+  private readonly cork = new TickCork();
 
   constructor(
     private readonly ws: WebSocket,
@@ -126,13 +123,9 @@ export class RelayConnection implements DirectoryPeer {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
     // Bounded per-receiver buffer: a slow reader loses frames, never the relay's memory.
     if (this.ws.bufferedAmount + frame.length > this.ctx.limits.maxSendBufferBytes) return false;
-    if (!this.corked) {
-      // Frames for us that arrive in this tick (many per TCP read of the
-      // sender's socket) go out together: one writev, not one per frame.
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
+    // Frames for us that arrive in this tick (many per TCP read of the
+    // sender's socket) go out together: one writev, not one per frame.
+    this.cork.hold(this.socket);
     this.ws.send(frame);
     return true;
   }

@@ -139,22 +139,22 @@ export class PeerReceiver {
       case SealedKind.ETHERNET:
         this.#orderingOf(opened.session).push(opened.seq, message);
         return;
-      case SealedKind.SUPERFRAME:
-        if (
+      case SealedKind.SUPERFRAME: {
+        const refused =
           this.#vnetHdrBytes === 0 ||
           !hasCapability(opened.session.capabilities, Capability.OFFLOAD_SUPERFRAMES)
-        ) {
-          options.counters.drop(DropReason.SUPERFRAME_NOT_NEGOTIATED);
-          this.#orderingOf(opened.session).push(opened.seq, NOTHING);
-          return;
-        }
-        if (!isWritableVnetPacket(message.packet, this.#vnet)) {
-          options.counters.drop(DropReason.SUPERFRAME_BAD_HEADER);
-          this.#orderingOf(opened.session).push(opened.seq, NOTHING);
-          return;
-        }
-        this.#orderingOf(opened.session).push(opened.seq, message);
+            ? DropReason.SUPERFRAME_NOT_NEGOTIATED
+            : isWritableVnetPacket(message.packet, this.#vnet)
+              ? undefined
+              : DropReason.SUPERFRAME_BAD_HEADER;
+        if (refused !== undefined) options.counters.drop(refused);
+        // A refused one still takes its sequence number, so no gap waits for it.
+        this.#orderingOf(opened.session).push(
+          opened.seq,
+          refused === undefined ? message : NOTHING,
+        );
         return;
+      }
       case SealedKind.PING:
         options.reply(path, { kind: SealedKind.PONG, id: message.id, sentAt: message.sentAt });
         return;

@@ -13,8 +13,11 @@
  *   tinc      tinc 1.0 switch mode, TAP tinc0 10.233.0.0/24, defaults, Compression = 0
  *   direct    two `switchback up` (dist/cli.js), TAP sb0 10.232.0.0/24, direct path,
  *             TAP offload on both (the default): OFFLOAD_SUPERFRAMES negotiated
- *   directPlain  the same, b with --no-offload: a mixed pair (a splits its
- *             super-frames by software GSO, nothing negotiated)
+ *   directPlain  the same, b with --no-offload: a mixed pair (b's TAP is
+ *             plain; a's super-frames cross whole and b segments them)
+ *   directNoSuper  the same, b with --no-superframes: b takes no super-frames,
+ *             so a splits them by software GSO before sealing (a peer that
+ *             predates them)
  *   directOff the same, both with --no-offload: plain frames, the data path
  *             before offload (the "before" figure)
  *   relay     the same, a↔b underlay dropped by nftables in a and b, so frames go
@@ -30,7 +33,7 @@
  * each round's figures kept. Last, idle CPU: node a with one peer (b) on the
  * direct path, default timings, for --idle-seconds.
  *
- * --json prints {"meta", "underlay", "tinc", "direct", "directPlain",
+ * --json prints {"meta", "underlay", "tinc", "direct", "directPlain", "directNoSuper",
  * "directOff", "relay", "relayWss", "ratios", "roundRatios", "idle"} on stdout (progress goes to stderr). Every namespace and
  * process goes on every exit path (SIGINT included), bounded in time.
  */
@@ -85,6 +88,7 @@ const CASES = [
   'tinc',
   'direct',
   'directPlain',
+  'directNoSuper',
   'directOff',
   'relay',
   'relayWss',
@@ -204,6 +208,7 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
     }
     case 'direct':
     case 'directPlain':
+    case 'directNoSuper':
     case 'directOff':
     case 'relay':
     case 'relayWss': {
@@ -225,9 +230,11 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
         upFlags:
           name === 'directPlain'
             ? { b: ['--no-offload'] }
-            : name === 'directOff'
-              ? { a: ['--no-offload'], b: ['--no-offload'] }
-              : {},
+            : name === 'directNoSuper'
+              ? { b: ['--no-superframes'] }
+              : name === 'directOff'
+                ? { a: ['--no-offload'], b: ['--no-offload'] }
+                : {},
         label: name,
       });
       track(pair.a);
@@ -307,6 +314,7 @@ function summarise(name: CaseName, rounds: RoundFigures[]): CaseResult {
       tinc: 'tincd a + tincd b',
       direct: 'switchback up a + b',
       directPlain: 'switchback up a + b (b --no-offload)',
+      directNoSuper: 'switchback up a + b (b --no-superframes)',
       directOff: 'switchback up a + b (both --no-offload)',
       relay: 'switchback up a + b + switchback relay',
       relayWss: 'switchback up a + b + switchback relay (wss)',
@@ -424,7 +432,8 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
 function ratios(results: Partial<Record<CaseName, CaseResult>>): Record<string, number | null> {
-  const { underlay, tinc, direct, directPlain, directOff, relay, relayWss } = results;
+  const { underlay, tinc, direct, directPlain, directNoSuper, directOff, relay, relayWss } =
+    results;
   const div = (x?: number | null, y?: number | null) =>
     x != null && y != null && y !== 0 ? round3(x / y) : null;
   const added = (r?: CaseResult) => (r && underlay ? round3(r.rttMs - underlay.rttMs) : null);
@@ -433,6 +442,7 @@ function ratios(results: Partial<Record<CaseName, CaseResult>>): Record<string, 
   return {
     directOverTincMbps: div(direct?.mbps, tinc?.mbps),
     directPlainOverTincMbps: div(directPlain?.mbps, tinc?.mbps),
+    directNoSuperOverTincMbps: div(directNoSuper?.mbps, tinc?.mbps),
     directOffOverTincMbps: div(directOff?.mbps, tinc?.mbps),
     directOverDirectOffMbps: div(direct?.mbps, directOff?.mbps),
     relayOverDirectMbps: div(relay?.mbps, direct?.mbps),
@@ -446,6 +456,7 @@ function ratios(results: Partial<Record<CaseName, CaseResult>>): Record<string, 
     directAddedRttOverTinc: div(addedDirect, addedTinc),
     directOverTincCpuPerGB: div(direct?.cpuSecPerGB, tinc?.cpuSecPerGB),
     directPlainOverTincCpuPerGB: div(directPlain?.cpuSecPerGB, tinc?.cpuSecPerGB),
+    directNoSuperOverTincCpuPerGB: div(directNoSuper?.cpuSecPerGB, tinc?.cpuSecPerGB),
     directOffOverTincCpuPerGB: div(directOff?.cpuSecPerGB, tinc?.cpuSecPerGB),
   };
 }
@@ -455,7 +466,7 @@ function roundRatios(results: Partial<Record<CaseName, CaseResult>>): Record<str
   const tinc = results.tinc?.rounds;
   const out: Record<string, number[]> = {};
   if (!tinc) return out;
-  for (const name of ['direct', 'directPlain', 'directOff'] as const) {
+  for (const name of ['direct', 'directPlain', 'directNoSuper', 'directOff'] as const) {
     const rounds = results[name]?.rounds;
     if (!rounds) continue;
     out[`${name}OverTincMbps`] = rounds.map((r, i) =>

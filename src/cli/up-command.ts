@@ -46,7 +46,12 @@ export const upCommand: Command = {
     {
       name: 'no-offload',
       description:
-        'Open the TAP device without TSO/checksum offload (as config tap.offload = false): plain frames only, and OFFLOAD_SUPERFRAMES is not advertised to peers.',
+        'Open the TAP device without TSO/checksum offload (as config tap.offload = false): it reads and writes plain frames; super-frames from peers are segmented by this node.',
+    },
+    {
+      name: 'no-superframes',
+      description:
+        'Do not advertise OFFLOAD_SUPERFRAMES (as config tap.superframes = false): peers split their super-frames into plain frames before sealing them.',
     },
     {
       name: 'inspect',
@@ -78,6 +83,8 @@ export const upCommand: Command = {
     }
     if (values['no-offload'] === true)
       config = { ...config, tap: { ...config.tap, offload: false } };
+    if (values['no-superframes'] === true)
+      config = { ...config, tap: { ...config.tap, superframes: false } };
     const logger = createLogger({
       level: level as 'info',
       redactAddresses: values['redact-addresses'] === true,

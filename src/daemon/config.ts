@@ -12,6 +12,7 @@
  *   address = "10.232.0.2/24"
  *   mtu = 1400
  *   offload = true                # TSO/checksum offload when the kernel accepts it
+ *   superframes = true            # take peers' super-frames (segmented here without offload)
  *   [[peers]]
  *   name = "b"
  *   publicKey = "…"
@@ -54,6 +55,12 @@ export interface TapConfig {
   /** Open the TAP with IFF_VNET_HDR + TSO/checksum offload when the kernel
    * accepts it (absent: true); `switchback up --no-offload` sets it false. */
   offload?: boolean;
+  /** Advertise OFFLOAD_SUPERFRAMES: peers may send TAP super-frames whole,
+   * and this node writes them to an offloaded TAP as they are or segments
+   * them itself for a plain one (absent: true). False makes peers split
+   * them before sealing, as for a peer that predates super-frames;
+   * `switchback up --no-superframes` sets it false. */
+  superframes?: boolean;
 }
 
 export interface NodeConfig {
@@ -146,9 +153,10 @@ const schema = z
         address: ipv4Cidr.optional(),
         mtu: z.number().int().min(576).max(9000).default(1400),
         offload: z.boolean().default(true),
+        superframes: z.boolean().default(true),
       })
       .strict()
-      .default({ name: 'sb0', mtu: 1400, offload: true }),
+      .default({ name: 'sb0', mtu: 1400, offload: true, superframes: true }),
     peers: z
       .array(
         z
@@ -216,6 +224,7 @@ const EXAMPLES: Record<string, string> = {
   control: 'control = "127.0.0.1:7900"',
   'tap.mtu': 'mtu = 1400',
   'tap.offload': 'offload = false',
+  'tap.superframes': 'superframes = false',
 };
 
 /**

@@ -108,9 +108,11 @@ export class Node implements NodeObserver {
     // With an offloaded TAP every frame inside the node (pump, switch, peer
     // links) starts with its virtio-net header; the peer links convert at
     // the edge (software GSO, or an empty header) for peers without offload.
+    // Super-frames from peers are taken with or without an offloaded TAP: a
+    // plain TAP gets them segmented by the receiving peer link.
     const vnetHdrBytes = device.vnetHdrBytes ?? 0;
     this.#l2 = new L2Switch({ headerBytes: vnetHdrBytes });
-    this.#capabilities = vnetHdrBytes > 0 ? Capability.OFFLOAD_SUPERFRAMES : 0;
+    this.#capabilities = config.tap.superframes === false ? 0 : Capability.OFFLOAD_SUPERFRAMES;
     this.pump = new PacketPump(device, this.#l2);
     this.#timestampClock = options.identity
       ? new TimestampClock()

@@ -17,8 +17,9 @@ export const Capability = {
    * batched DATA; its sealed layout is defined with it). Reserved. */
   BATCHED_DATA: 1 << 0,
   /** TAP offload super-frames (up to MAX_SUPERFRAME_BYTES) with their
-   * virtio-net header inside one DATA frame (sealed kind SUPERFRAME).
-   * Advertised by a node whose TAP is open with offload (src/daemon/node.ts). */
+   * virtio-net header inside one DATA frame (sealed kind SUPERFRAME): "send
+   * me super-frames". Advertised unless tap.superframes is false
+   * (src/daemon/node.ts); a receiver with a plain TAP segments them itself. */
   OFFLOAD_SUPERFRAMES: 1 << 1,
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
@@ -35,7 +36,7 @@ export const KNOWN_RELAY_CAPABILITIES: number = Object.values(
 ).reduce((a, b) => a | b, 0);
 
 /** What a handshake advertises when its caller names nothing: the baseline.
- * The node advertises OFFLOAD_SUPERFRAMES per its device (src/daemon/node.ts),
+ * The node advertises OFFLOAD_SUPERFRAMES per its config (src/daemon/node.ts),
  * never BATCHED_DATA (not built). */
 export const LOCAL_CAPABILITIES = 0;
 export const LOCAL_RELAY_CAPABILITIES = 0;

@@ -20,14 +20,18 @@
  * With an offloaded TAP (vnetHdrBytes 10) every frame handed on starts with a
  * virtio-net header: a SUPERFRAME carries its own (written back whole, the
  * kernel segments), a plain ETHERNET frame is copied behind an empty one in a
- * reused slab — so those frames, unlike the others, are valid only during
- * the listener call (the pump writes or seals them at once). A SUPERFRAME
- * that was not negotiated is counted and never handed on.
+ * reused slab. With a plain TAP a SUPERFRAME is segmented here (software
+ * GSO, as the kernel would have done) into plain frames in the same slab,
+ * handed on as one batch — the pump writes them with one device call. Frames
+ * in the slab, unlike the others, are valid only during the listener call
+ * (the pump writes or seals them at once). A SUPERFRAME that was not
+ * negotiated, or that cannot be segmented, is counted and never handed on.
  */
 import type { Opened, Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import { Capability, hasCapability } from '../protocol/capabilities.js';
 import { SealedKind, type SealedMessage } from '../protocol/frames.js';
+import { SoftwareGso } from '../tap/gso.js';
 import { emptyVnetHeader, isWritableVnetPacket } from '../tap/virtio-net-hdr.js';
 import { DropReason } from './drop-reasons.js';
 import { InOrderReceiver, type InOrderReceiverCounters } from './in-order-receiver.js';
@@ -45,7 +49,9 @@ export const PEER_RECEIVER_DEFAULTS = {
   // ...and at most this many bytes: 4096 super-frames would be 256 MiB.
   holdBytesLimit: 32 << 20,
   // The reused slab plain frames get their empty virtio-net header in
-  // (offloaded TAP only): a full batch is handed on when it fills.
+  // (offloaded TAP), or super-frames are segmented into (plain TAP): a full
+  // batch is handed on when it fills. A 64 KiB super-frame's segments take
+  // about 68 KiB.
   vnetSlabBytes: 256 << 10,
 } as const;
 
@@ -85,9 +91,15 @@ export class PeerReceiver {
   readonly #vnetHdrBytes: number;
   /** Scratch for checking a SUPERFRAME's virtio-net header. */
   readonly #vnet = emptyVnetHeader();
-  /** Plain frames behind an empty virtio-net header, for an offloaded TAP. */
-  readonly #slab: Uint8Array | undefined;
+  /** Plain frames behind an empty virtio-net header (offloaded TAP), or the
+   * segments of super-frames (plain TAP; allocated when the first arrives). */
+  #slab: Uint8Array | undefined;
   #slabUsed = 0;
+  /** Software GSO for super-frames to a plain TAP (made with the slab). */
+  #gso: SoftwareGso | undefined;
+  readonly #takeSegment = (segment: Uint8Array): void => {
+    this.#batch.push(this.#intoSlab(segment, 0));
+  };
   /** One ordering per live session (at most the three slots'). */
   readonly #orderings = new Map<Session, InOrderReceiver<DataMessage | null>>();
   /** The last ordering used, and its session: the common case skips the map. */
@@ -105,8 +117,6 @@ export class PeerReceiver {
   constructor(options: PeerReceiverOptions) {
     this.#options = options;
     this.#vnetHdrBytes = options.vnetHdrBytes ?? 0;
-    this.#slab =
-      this.#vnetHdrBytes > 0 ? new Uint8Array(PEER_RECEIVER_DEFAULTS.vnetSlabBytes) : undefined;
   }
 
   /** Counters of the in-order release (late, skipped, …), over every session. */
@@ -140,13 +150,13 @@ export class PeerReceiver {
         this.#orderingOf(opened.session).push(opened.seq, message);
         return;
       case SealedKind.SUPERFRAME: {
-        const refused =
-          this.#vnetHdrBytes === 0 ||
-          !hasCapability(opened.session.capabilities, Capability.OFFLOAD_SUPERFRAMES)
-            ? DropReason.SUPERFRAME_NOT_NEGOTIATED
-            : isWritableVnetPacket(message.packet, this.#vnet)
-              ? undefined
-              : DropReason.SUPERFRAME_BAD_HEADER;
+        // For a plain TAP the header is checked as the super-frame is
+        // segmented (GSO_MALFORMED, GSO_UNSUPPORTED), on release.
+        const refused = !hasCapability(opened.session.capabilities, Capability.OFFLOAD_SUPERFRAMES)
+          ? DropReason.SUPERFRAME_NOT_NEGOTIATED
+          : this.#vnetHdrBytes === 0 || isWritableVnetPacket(message.packet, this.#vnet)
+            ? undefined
+            : DropReason.SUPERFRAME_BAD_HEADER;
         if (refused !== undefined) options.counters.drop(refused);
         // A refused one still takes its sequence number, so no gap waits for it.
         this.#orderingOf(opened.session).push(
@@ -216,9 +226,11 @@ export class PeerReceiver {
   /** One released message into the batch, in the device's form. */
   #deliver(message: DataMessage | null): void {
     if (message === NOTHING) return; // dropped and counted on arrival
-    // A SUPERFRAME is header + frame already (only ever held with offload).
     if (message.kind === SealedKind.SUPERFRAME) {
-      this.#batch.push(message.packet);
+      // Header + frame already, for an offloaded TAP; a plain one gets it
+      // segmented.
+      if (this.#vnetHdrBytes > 0) this.#batch.push(message.packet);
+      else this.#segment(message.packet);
       return;
     }
     if (this.#vnetHdrBytes === 0) {
@@ -227,14 +239,34 @@ export class PeerReceiver {
     }
     // ETHERNET to an offloaded TAP: an empty virtio-net header in front
     // (gso NONE, checksum complete), in the reused slab.
-    const slab = this.#slab as Uint8Array;
-    const size = this.#vnetHdrBytes + message.frame.length;
+    this.#batch.push(this.#intoSlab(message.frame, this.#vnetHdrBytes));
+  }
+
+  /** A super-frame for a plain TAP: its segments into the slab, each one
+   * into the batch; a super-frame that cannot be segmented is counted. */
+  #segment(packet: Uint8Array): void {
+    this.#gso ??= new SoftwareGso();
+    const result = this.#gso.split(packet, this.#takeSegment);
+    if (typeof result === 'string') this.#options.counters.drop(result);
+  }
+
+  /** `frame` copied into the slab behind `headerBytes` zero bytes (an empty
+   * virtio-net header, or none); the batch is handed on first when full. */
+  #intoSlab(frame: Uint8Array, headerBytes: number): Uint8Array {
+    this.#slab ??= new Uint8Array(PEER_RECEIVER_DEFAULTS.vnetSlabBytes);
+    const slab = this.#slab;
+    const size = headerBytes + frame.length;
     if (this.#slabUsed + size > slab.length) this.#hand();
     const at = this.#slabUsed;
-    slab.fill(0, at, at + this.#vnetHdrBytes);
-    slab.set(message.frame, at + this.#vnetHdrBytes);
+    if (headerBytes > 0) slab.fill(0, at, at + headerBytes);
+    slab.set(frame, at + headerBytes);
     this.#slabUsed = at + size;
-    this.#batch.push(slab.subarray(at, at + size));
+    return slab.subarray(at, at + size);
+  }
+
+  /** Segments of super-frames segmented here (status, tests). */
+  get gso(): { split: number; segments: number; checksummed: number } {
+    return this.#gso?.counters ?? { split: 0, segments: 0, checksummed: 0 };
   }
 
   #hand(): void {

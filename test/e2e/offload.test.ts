@@ -7,10 +7,15 @@
  *      OFFLOAD_SUPERFRAMES is negotiated, iperf3 completes a → b and b → a,
  *      and what crossed was super-frames (the DATA frames' mean size is far
  *      above the MTU).
- *   2. A mixed pair, b with `--no-offload`: the capability is not negotiated,
- *      iperf3 completes both ways (a splits its super-frames by software GSO;
- *      b's plain frames reach a's TAP behind an empty virtio-net header), and
- *      no DATA frame is larger than an MTU-sized frame sealed.
+ *   2. A mixed pair, b with `--no-offload`: b's TAP is plain but it still
+ *      takes super-frames, so OFFLOAD_SUPERFRAMES is negotiated; iperf3
+ *      completes both ways, a's super-frames cross whole and b segments them
+ *      (software GSO on receipt), b's plain frames reach a's TAP behind an
+ *      empty virtio-net header.
+ *   3. b with `--no-superframes` (as a peer that predates them): the
+ *      capability is not negotiated, iperf3 completes both ways (a splits its
+ *      super-frames by software GSO before sealing), and no DATA frame is
+ *      larger than an MTU-sized frame sealed.
  *
  * Behaviour only; speed belongs to `npm run bench:tunnel`. Needs root and
  * /dev/net/tun; without them it fails, it never skips.
@@ -96,15 +101,36 @@ describe('TAP offload through the tunnel (namespaces, real TAPs, iperf3)', () =>
     });
   }, 120_000);
 
-  it('a mixed pair (b --no-offload): not negotiated, iperf3 both ways, only plain frames on the wire', async () => {
+  it('a mixed pair (b --no-offload): negotiated, a sends super-frames whole and b segments them', async () => {
     await withNodes('mixed', { b: ['--no-offload'] }, async (nodes) => {
       const { a, b } = await nodes.bothOnPath('direct', 30_000);
-      expect(a.session?.capabilities).not.toContain('OFFLOAD_SUPERFRAMES');
-      expect(b.session?.capabilities).not.toContain('OFFLOAD_SUPERFRAMES');
+      expect(a.session?.capabilities).toContain('OFFLOAD_SUPERFRAMES');
+      expect(b.session?.capabilities).toContain('OFFLOAD_SUPERFRAMES');
       expect((await nodes.status('a')).device.offload).toBe(true);
       expect((await nodes.status('b')).device.offload).toBe(false);
       expect(await iperf('a', 5203)).toBeGreaterThan(1_000_000);
       expect(await iperf('b', 5204)).toBeGreaterThan(1_000_000);
+      const fromA = await nodes.peer('a');
+      const atB = await nodes.peer('b');
+      // a's TSO super-frames crossed whole; b's plain TAP gave plain frames.
+      expect(meanDirectFrame(fromA)).toBeGreaterThan(2 * LARGEST_PLAIN_DATA_FRAME);
+      expect(meanDirectFrame(atB)).toBeLessThanOrEqual(LARGEST_PLAIN_DATA_FRAME);
+      // b segmented every one of them (a bad one would be counted here).
+      expect(atB.drops.GSO_UNSUPPORTED ?? 0).toBe(0);
+      expect(atB.drops.GSO_MALFORMED ?? 0).toBe(0);
+      expect(atB.drops.SUPERFRAME_NOT_NEGOTIATED ?? 0).toBe(0);
+    });
+  }, 120_000);
+
+  it('b --no-superframes: not negotiated, iperf3 both ways, only plain frames on the wire', async () => {
+    await withNodes('nosuper', { b: ['--no-superframes'] }, async (nodes) => {
+      const { a, b } = await nodes.bothOnPath('direct', 30_000);
+      expect(a.session?.capabilities).not.toContain('OFFLOAD_SUPERFRAMES');
+      expect(b.session?.capabilities).not.toContain('OFFLOAD_SUPERFRAMES');
+      expect((await nodes.status('a')).device.offload).toBe(true);
+      expect((await nodes.status('b')).device.offload).toBe(true);
+      expect(await iperf('a', 5205)).toBeGreaterThan(1_000_000);
+      expect(await iperf('b', 5206)).toBeGreaterThan(1_000_000);
       const fromA = await nodes.peer('a');
       const fromB = await nodes.peer('b');
       // a's super-frames were split by software GSO: nothing larger than a plain frame left it.

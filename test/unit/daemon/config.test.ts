@@ -35,7 +35,7 @@ describe('parseConfig', () => {
     expect(config.keyFile).toBe('/etc/switchback/a.key');
     expect(config.listen).toEqual({ host: '0.0.0.0', port: 7443 });
     expect(config.control).toEqual({ host: '127.0.0.1', port: 7900 });
-    expect(config.tap).toEqual({ name: 'sb0', mtu: 1400, offload: true });
+    expect(config.tap).toEqual({ name: 'sb0', mtu: 1400, offload: true, superframes: true });
     expect(config.peers).toHaveLength(1);
     expect(config.peers[0]!.publicKey).toHaveLength(32);
     expect(config.timings).toEqual(defaultConnectionTimings);
@@ -62,7 +62,7 @@ describe('parseConfig', () => {
   it('refuses an unknown field rather than ignoring a typo, listing what its table takes', () => {
     const error = errorOf(() => parseConfig(`${minimal()}\n[tap]\nmut = 1400\n`, 'n.toml'));
     expect(error.message).toMatch(
-      /n\.toml: tap\.mut: unknown key; \[tap\] takes name, address, mtu, offload$/,
+      /n\.toml: tap\.mut: unknown key; \[tap\] takes name, address, mtu, offload, superframes$/,
     );
     const nested = errorOf(() =>
       parseConfig(`${minimal()}\n[timings.relay.reconnect]\nbase = 1\n`, 'n.toml'),

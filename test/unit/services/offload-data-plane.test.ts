@@ -13,6 +13,7 @@ import { PeerCounters } from '../../../src/services/peer-counters.js';
 import { type OpenedFrame, PeerReceiver } from '../../../src/services/peer-receiver.js';
 import { PeerSender } from '../../../src/services/peer-sender.js';
 import { ResendRing } from '../../../src/services/resend-ring.js';
+import { fold, onesSum, SoftwareGso } from '../../../src/tap/gso.js';
 import { VNET_HDR_BYTES, VnetGso, writeVnetHeader } from '../../../src/tap/virtio-net-hdr.js';
 import { sessionPair } from '../crypto/pair.js';
 import { ethernet, FakePath, numberOf } from './fake-paths.js';
@@ -193,13 +194,65 @@ describe('PeerReceiver with an offloaded TAP', () => {
     expect(t.counters.drops).toEqual({ SUPERFRAME_BAD_HEADER: 3 });
     expect(t.batches).toHaveLength(1);
   });
+});
 
-  it('a plain device drops a SUPERFRAME even if the session negotiated it', async () => {
+describe('PeerReceiver with a plain TAP', () => {
+  it('segments a negotiated SUPERFRAME itself: MSS-sized plain frames in ONE batch, checksums complete', async () => {
     const { a, b } = await pair(true);
     const t = receiver(b, 0);
-    t.receiver.receive(a.sealEthernet(tcpSuperframe(2000, 1348), SealedKind.SUPERFRAME), 'direct');
-    expect(t.counters.drops).toEqual({ SUPERFRAME_NOT_NEGOTIATED: 1 });
+    const packet = tcpSuperframe(3 * 1348 + 10, 1348);
+    t.receiver.receive(a.sealEthernet(packet, SealedKind.SUPERFRAME), 'direct');
+    expect(t.batches).toHaveLength(1);
+    const frames = t.batches[0]!;
+    expect(frames.map((f) => f.length)).toEqual([1402, 1402, 1402, 64]);
+    // The same bytes the sender's software GSO would have sealed one by one.
+    const reference: Uint8Array[] = [];
+    new SoftwareGso().split(packet, (segment) => reference.push(segment.slice()));
+    expect(frames.map((f) => Buffer.from(f))).toEqual(reference.map((f) => Buffer.from(f)));
+    for (const f of frames) {
+      expect(f[12]).toBe(0x08); // an Ethernet header first: no virtio-net header
+      expect(fold(onesSum(f, 14, 20, 0))).toBe(0xffff); // IPv4 header checksum holds
+    }
+    expect(t.receiver.gso).toMatchObject({ split: 1, segments: 4 });
+  });
+
+  it('a release of many SUPERFRAMEs larger than the slab goes in several batches, in order', async () => {
+    const { a, b } = await pair(true);
+    const t = receiver(b, 0);
+    const sealed = Array.from({ length: 6 }, () =>
+      a.sealEthernet(tcpSuperframe(40 * 1348, 1348), SealedKind.SUPERFRAME),
+    );
+    // The first last: five are held for the gap, then all six released at once.
+    for (let i = 1; i < sealed.length; i++) t.receiver.receive(sealed[i]!, 'direct');
     expect(t.batches).toHaveLength(0);
+    t.receiver.receive(sealed[0]!, 'relay');
+    expect(t.batches.length).toBeGreaterThan(1); // 240 × 1402 B does not fit 256 KiB
+    expect(t.batches.flat()).toHaveLength(6 * 40);
+    expect(t.counters.drops).toEqual({});
+  });
+
+  it('a SUPERFRAME it cannot segment is dropped under the GSO reason, and holds nothing back', async () => {
+    const { a, b } = await pair(true);
+    const t = receiver(b, 0);
+    t.receiver.receive(
+      a.sealEthernet(tcpSuperframe(3000, 1000, VnetGso.UDP), SealedKind.SUPERFRAME),
+      'direct',
+    );
+    const truncated = tcpSuperframe(100, 1000).subarray(0, VNET_HDR_BYTES + 20);
+    t.receiver.receive(a.sealEthernet(truncated, SealedKind.SUPERFRAME), 'direct');
+    t.receiver.receive(a.sealEthernet(ethernet(1)), 'direct');
+    expect(t.counters.drops).toEqual({ GSO_UNSUPPORTED: 1, GSO_MALFORMED: 1 });
+    expect(t.batches).toHaveLength(1);
+    expect(numberOf(t.batches[0]![0]!)).toBe(1);
+  });
+
+  it('a SUPERFRAME that was not negotiated is dropped, counted, and holds nothing back', async () => {
+    const { a, b } = await pair(false);
+    const t = receiver(b, 0);
+    t.receiver.receive(a.sealEthernet(tcpSuperframe(2000, 1348), SealedKind.SUPERFRAME), 'direct');
+    t.receiver.receive(a.sealEthernet(ethernet(1)), 'direct');
+    expect(t.counters.drops).toEqual({ SUPERFRAME_NOT_NEGOTIATED: 1 });
+    expect(t.batches).toHaveLength(1);
   });
 });
 

@@ -111,6 +111,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    'cpu-prof-case': { type: 'string', default: 'direct' },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -220,7 +221,7 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
       }
       const relay = track(await startRelay(underlay, wss ? ctx.tls : undefined));
       const nodeArgs =
-        name === 'direct' && CPU_PROF
+        name === values['cpu-prof-case'] && CPU_PROF
           ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', CPU_PROF]
           : [];
       const pair: NodePair = await startNodes(ctx.dir, ctx.keys, underlay, {

@@ -112,7 +112,9 @@ export class Node implements NodeObserver {
     // plain TAP gets them segmented by the receiving peer link.
     const vnetHdrBytes = device.vnetHdrBytes ?? 0;
     this.#l2 = new L2Switch({ headerBytes: vnetHdrBytes });
-    this.#capabilities = config.tap.superframes === false ? 0 : Capability.OFFLOAD_SUPERFRAMES;
+    this.#capabilities =
+      Capability.BATCHED_DATA |
+      (config.tap.superframes === false ? 0 : Capability.OFFLOAD_SUPERFRAMES);
     this.pump = new PacketPump(device, this.#l2);
     this.#timestampClock = options.identity
       ? new TimestampClock()

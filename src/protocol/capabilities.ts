@@ -13,8 +13,9 @@
 
 /** End-to-end capabilities (HANDSHAKE_INIT / HANDSHAKE_RESP). */
 export const Capability = {
-  /** Several Ethernet frames sealed into one DATA frame (the fast tunnel's
-   * batched DATA; its sealed layout is defined with it). Reserved. */
+  /** Several plain Ethernet frames sealed into one DATA frame (sealed kind
+   * BATCH): the frames of one TAP read, one seal and one write for all.
+   * Advertised by every node (src/daemon/node.ts). */
   BATCHED_DATA: 1 << 0,
   /** TAP offload super-frames (up to MAX_SUPERFRAME_BYTES) with their
    * virtio-net header inside one DATA frame (sealed kind SUPERFRAME): "send
@@ -36,8 +37,8 @@ export const KNOWN_RELAY_CAPABILITIES: number = Object.values(
 ).reduce((a, b) => a | b, 0);
 
 /** What a handshake advertises when its caller names nothing: the baseline.
- * The node advertises OFFLOAD_SUPERFRAMES per its config (src/daemon/node.ts),
- * never BATCHED_DATA (not built). */
+ * The node advertises BATCHED_DATA, and OFFLOAD_SUPERFRAMES per its config
+ * (src/daemon/node.ts). */
 export const LOCAL_CAPABILITIES = 0;
 export const LOCAL_RELAY_CAPABILITIES = 0;
 

@@ -19,6 +19,7 @@ import { ProtocolError, VersionMismatchError } from './errors.js';
 import {
   type Address,
   ATTEMPT_ID_BYTES,
+  BATCH_LENGTH_BYTES,
   DATA_HEADER_BYTES,
   ETHERNET_HEADER_BYTES,
   FORWARD_HEADER_BYTES,
@@ -26,6 +27,7 @@ import {
   FrameType,
   KEY_BYTES,
   MAC_BYTES,
+  MAX_BATCH_BYTES,
   MAX_COUNTER,
   MAX_DATA_FRAME_BYTES,
   MAX_FRAME_BYTES,
@@ -721,6 +723,8 @@ export function sealedSize(msg: SealedMessage): number {
         );
       }
       return 1 + msg.packet.length;
+    case SealedKind.BATCH:
+      return 1 + batchBytes(msg.frames);
     case SealedKind.PING:
     case SealedKind.PONG:
       return 13;
@@ -748,6 +752,16 @@ export function writeSealed(msg: SealedMessage, out: Uint8Array, offset: number)
     case SealedKind.SUPERFRAME:
       out.set(msg.packet, offset + 1);
       return;
+    case SealedKind.BATCH: {
+      let at = offset + 1;
+      for (const frame of msg.frames) {
+        out[at] = frame.length >> 8;
+        out[at + 1] = frame.length & 0xff;
+        out.set(frame, at + BATCH_LENGTH_BYTES);
+        at += BATCH_LENGTH_BYTES + frame.length;
+      }
+      return;
+    }
     case SealedKind.PING:
     case SealedKind.PONG: {
       const view = new DataView(out.buffer, out.byteOffset + offset);
@@ -827,6 +841,8 @@ function decodeSealedUnchecked(bytes: Uint8Array): SealedMessage {
         throw new ProtocolError('TOO_LARGE', `SUPERFRAME of ${bytes.length} bytes too large`);
       }
       return { kind, packet: bytes.subarray(1) };
+    case SealedKind.BATCH:
+      return { kind, frames: decodeBatch(bytes) };
     case SealedKind.PING:
     case SealedKind.PONG: {
       const view = fixed(13, kind === SealedKind.PING ? 'PING' : 'PONG');
@@ -856,4 +872,58 @@ function decodeSealedUnchecked(bytes: Uint8Array): SealedMessage {
     default:
       throw new ProtocolError('UNKNOWN_KIND', `unknown sealed kind ${kind}`);
   }
+}
+
+/** Bytes a BATCH of `frames` takes after its kind byte; refuses an empty
+ * batch, a frame shorter than an Ethernet header or longer than a length
+ * field holds, and a total above MAX_BATCH_BYTES. */
+export function batchBytes(frames: readonly Uint8Array[]): number {
+  if (!Array.isArray(frames) || frames.length === 0) {
+    throw new ProtocolError('BAD_LENGTH', 'BATCH needs at least one frame');
+  }
+  let total = 0;
+  for (const frame of frames) {
+    if (!(frame instanceof Uint8Array)) {
+      throw new ProtocolError('BAD_LENGTH', 'BATCH frames must be Uint8Arrays');
+    }
+    if (frame.length < ETHERNET_HEADER_BYTES || frame.length > 0xffff) {
+      throw new ProtocolError('BAD_LENGTH', `BATCH frame of ${frame.length} bytes`);
+    }
+    total += BATCH_LENGTH_BYTES + frame.length;
+  }
+  if (total > MAX_BATCH_BYTES) {
+    throw new ProtocolError('TOO_LARGE', `BATCH of ${total} bytes exceeds ${MAX_BATCH_BYTES}`);
+  }
+  return total;
+}
+
+/** The frames of a BATCH plaintext (kind byte first), as views of it. Every
+ * length is checked before any frame is returned: a batch is taken whole or
+ * refused whole. */
+function decodeBatch(bytes: Uint8Array): Uint8Array[] {
+  if (bytes.length - 1 > MAX_BATCH_BYTES) {
+    throw new ProtocolError('TOO_LARGE', `BATCH of ${bytes.length - 1} bytes too large`);
+  }
+  const frames: Uint8Array[] = [];
+  let at = 1;
+  while (at < bytes.length) {
+    if (at + BATCH_LENGTH_BYTES > bytes.length) {
+      throw new ProtocolError('TRUNCATED', `BATCH length field cut at byte ${at}`);
+    }
+    const length = (bytes[at]! << 8) | bytes[at + 1]!;
+    const start = at + BATCH_LENGTH_BYTES;
+    if (length < ETHERNET_HEADER_BYTES) {
+      throw new ProtocolError('BAD_LENGTH', `BATCH frame of ${length} bytes at byte ${at}`);
+    }
+    if (start + length > bytes.length) {
+      throw new ProtocolError(
+        'TRUNCATED',
+        `BATCH frame of ${length} bytes at byte ${at} runs past the end (${bytes.length})`,
+      );
+    }
+    frames.push(bytes.subarray(start, start + length));
+    at = start + length;
+  }
+  if (frames.length === 0) throw new ProtocolError('TRUNCATED', 'BATCH holds no frame');
+  return frames;
 }

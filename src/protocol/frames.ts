@@ -209,16 +209,22 @@ export const SealedKind = {
   //                         the session; names the sender's own next session, if any (§8.2)
   SUPERFRAME: 6, // data     virtio-net header(10) | Ethernet frame of up to MAX_SUPERFRAME_BYTES, as
   //                         read from an offloaded TAP; only when OFFLOAD_SUPERFRAMES is negotiated
+  BATCH: 7, //      data     { length u16 | Ethernet frame } × n, n ≥ 1, at most MAX_BATCH_BYTES in
+  //                         all: the plain frames of one TAP read; only when BATCHED_DATA is negotiated
 } as const;
 export type SealedKind = (typeof SealedKind)[keyof typeof SealedKind];
 
-/** Kind 7 is reserved for the fast tunnel's BATCHED_DATA and refused until defined. */
-export const RESERVED_SEALED_KINDS = [7] as const;
+/** Largest BATCH plaintext after its kind byte: a super-frame's worth. */
+export const MAX_BATCH_BYTES = MAX_SUPERFRAME_BYTES;
+/** Bytes in front of each frame inside a BATCH: its length, u16 big-endian. */
+export const BATCH_LENGTH_BYTES = 2;
 
 export type SealedMessage =
   | { kind: typeof SealedKind.ETHERNET; frame: Uint8Array }
   /** `packet` is the virtio-net header followed by the Ethernet frame. */
   | { kind: typeof SealedKind.SUPERFRAME; packet: Uint8Array }
+  /** Plain Ethernet frames, in order; decoded, each is a view of the plaintext. */
+  | { kind: typeof SealedKind.BATCH; frames: Uint8Array[] }
   | { kind: typeof SealedKind.PING; id: number; sentAt: bigint }
   | { kind: typeof SealedKind.PONG; id: number; sentAt: bigint }
   | { kind: typeof SealedKind.MIGRATE; attemptId: Uint8Array; lastSeq: bigint }
@@ -231,7 +237,7 @@ export type SealedMessage =
 
 /** The space a sealed kind travels in. */
 export function spaceOfKind(kind: SealedKind): Space {
-  return kind === SealedKind.ETHERNET || kind === SealedKind.SUPERFRAME
+  return kind === SealedKind.ETHERNET || kind === SealedKind.SUPERFRAME || kind === SealedKind.BATCH
     ? Space.DATA
     : Space.CONTROL;
 }

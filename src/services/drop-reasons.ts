@@ -34,10 +34,12 @@ export const DropReason = {
   GSO_UNSUPPORTED: 'GSO_UNSUPPORTED',
   /** A super-frame software GSO cannot parse (not IPv4/IPv6 TCP as its header says, bad lengths). */
   GSO_MALFORMED: 'GSO_MALFORMED',
-  /** A SUPERFRAME from a peer with which OFFLOAD_SUPERFRAMES is not negotiated (or our TAP is plain). */
+  /** A SUPERFRAME from a peer with which OFFLOAD_SUPERFRAMES is not negotiated. */
   SUPERFRAME_NOT_NEGOTIATED: 'SUPERFRAME_NOT_NEGOTIATED',
   /** A SUPERFRAME whose virtio-net header our TAP would refuse (unknown gso_type, no segment
    * size, a checksum outside the frame): dropped before the write. */
   SUPERFRAME_BAD_HEADER: 'SUPERFRAME_BAD_HEADER',
+  /** The frames of a BATCH from a peer with which BATCHED_DATA is not negotiated (one per frame). */
+  BATCH_NOT_NEGOTIATED: 'BATCH_NOT_NEGOTIATED',
 } as const;
 export type DropReason = (typeof DropReason)[keyof typeof DropReason];

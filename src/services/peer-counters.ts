@@ -44,9 +44,10 @@ export class PeerCounters {
     this.warn = options.warn ?? (() => {});
   }
 
-  /** Counts one dropped frame under `reason`; returns false for `return counters.drop(…)`. */
-  drop(reason: string): false {
-    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  /** Counts `frames` dropped frames (default one) under `reason`; returns
+   * false for `return counters.drop(…)`. */
+  drop(reason: string, frames = 1): false {
+    this.drops[reason] = (this.drops[reason] ?? 0) + frames;
     return false;
   }
 

@@ -2,7 +2,7 @@
  * The receive side of one peer's data plane: open, dispatch, release in order.
  *
  *   DATA or CONTROL (relay or direct) ─▶ open (session slots, replay window) ─▶ by sealed kind:
- *     ETHERNET  ─▶ the session's InOrderReceiver ─▶ onFrames(batch)  (the pump)
+ *     ETHERNET, SUPERFRAME, BATCH ─▶ the session's InOrderReceiver ─▶ onFrames(batch)  (the pump)
  *     PING      ─▶ PONG on the path it came by (that path is being measured)
  *     PONG      ─▶ onPong                                     (the probes)
  *     MIGRATE   ─▶ onPeerMigrated(attemptId)                  (the migrate step)
@@ -58,7 +58,7 @@ export const PEER_RECEIVER_DEFAULTS = {
 /** What an ordering holds: an ETHERNET or SUPERFRAME message as decoded, or
  * NOTHING in place of one that was dropped, so its sequence number is still
  * released (no gap waits for it). */
-type DataMessage = Extract<SealedMessage, { kind: 0 | 6 }>;
+type DataMessage = Extract<SealedMessage, { kind: 0 | 6 | 7 }>;
 const NOTHING = null;
 
 /** An opened frame and the session that opened it (SessionSlots.open gives one). */
@@ -165,6 +165,14 @@ export class PeerReceiver {
         );
         return;
       }
+      case SealedKind.BATCH: {
+        // The codec checked every length; taken whole or refused whole.
+        const negotiated = hasCapability(opened.session.capabilities, Capability.BATCHED_DATA);
+        if (!negotiated)
+          options.counters.drop(DropReason.BATCH_NOT_NEGOTIATED, message.frames.length);
+        this.#orderingOf(opened.session).push(opened.seq, negotiated ? message : NOTHING);
+        return;
+      }
       case SealedKind.PING:
         options.reply(path, { kind: SealedKind.PONG, id: message.id, sentAt: message.sentAt });
         return;
@@ -233,6 +241,15 @@ export class PeerReceiver {
       else this.#segment(message.packet);
       return;
     }
+    if (message.kind === SealedKind.BATCH) {
+      const frames = message.frames;
+      for (let i = 0; i < frames.length; i++) {
+        this.#batch.push(
+          this.#vnetHdrBytes === 0 ? frames[i]! : this.#intoSlab(frames[i]!, this.#vnetHdrBytes),
+        );
+      }
+      return;
+    }
     if (this.#vnetHdrBytes === 0) {
       this.#batch.push(message.frame);
       return;
@@ -282,7 +299,17 @@ export class PeerReceiver {
 }
 
 function sizeOfData(message: DataMessage): number {
-  return message.kind === SealedKind.SUPERFRAME ? message.packet.length : message.frame.length;
+  switch (message.kind) {
+    case SealedKind.SUPERFRAME:
+      return message.packet.length;
+    case SealedKind.BATCH: {
+      let bytes = 0;
+      for (const frame of message.frames) bytes += frame.length;
+      return bytes;
+    }
+    default:
+      return message.frame.length;
+  }
 }
 
 function addCounters(into: InOrderReceiverCounters, from: InOrderReceiverCounters): void {

@@ -4,6 +4,11 @@
  *   send(frame) ─▶ paths for the route ─▶ Session.seal ─▶ relay | direct | both
  *                                                        └▶ resend ring (direct only)
  *
+ * sendBatch(frames) from a plain TAP, to a peer with BATCHED_DATA: the frames
+ * of one read go as few BATCH messages as fit (MAX_BATCH_BYTES each), one
+ * seal and one socket write each; a lone frame goes as ETHERNET, at once —
+ * nothing waits to be batched.
+ *
  * `route` is the chart's context.transport, set by the chart's `routeFrames`
  * action and by nothing else. The paths are chosen BEFORE sealing: a sealed
  * frame then dropped would still use up a sequence number, and the far side
@@ -23,6 +28,9 @@ import type { ConnectionTimings } from '../machines/connection-timings.js';
 import { Capability, hasCapability } from '../protocol/capabilities.js';
 import { readDataSequence } from '../protocol/codec.js';
 import {
+  BATCH_LENGTH_BYTES,
+  ETHERNET_HEADER_BYTES,
+  MAX_BATCH_BYTES,
   MAX_SEALED_BYTES,
   MAX_SUPERFRAME_BYTES,
   SealedKind,
@@ -91,6 +99,8 @@ export class PeerSender {
       this.#gsoSent++;
     }
   };
+  /** The frames of the BATCH being gathered, during one sendBatch() call. */
+  readonly #group: Uint8Array[] = [];
   #route: Transport = 'relay';
   /** Last sequence number put on each path in this session; -1 for none. */
   #lastSeqOn: Record<PathName, number> = { relay: -1, direct: -1 };
@@ -153,31 +163,100 @@ export class PeerSender {
     // Refused before sealing, like every drop here: no sequence number burnt.
     if (frame.length > MAX_SEALABLE_FRAME) return this.#options.counters.drop(DropReason.TOO_LARGE);
     const paths = this.#pathsNow();
-    if (paths === Paths.NONE) {
-      return this.#options.counters.drop(
-        this.#route === 'relay' ? DropReason.RELAY_UNAVAILABLE : DropReason.NO_PATH,
-      );
-    }
+    if (paths === Paths.NONE) return this.#dropNoPath(1);
     let sealed: Uint8Array;
     try {
       sealed = session.sealEthernet(frame, kind);
     } catch (error) {
       return this.#options.counters.drop(errorCode(error) ?? DropReason.SEAL_FAILED);
     }
+    this.#dispatch(sealed, paths);
+    return true;
+  }
+
+  /** Frames (≥ 2, each checked by #gather) sealed as one BATCH and sent. */
+  #sealAndSendBatch(session: Session, frames: Uint8Array[]): boolean {
+    const paths = this.#pathsNow();
+    if (paths === Paths.NONE) return this.#dropNoPath(frames.length);
+    let sealed: Uint8Array;
+    try {
+      sealed = session.seal({ kind: SealedKind.BATCH, frames });
+    } catch (error) {
+      return this.#options.counters.drop(errorCode(error) ?? DropReason.SEAL_FAILED, frames.length);
+    }
+    this.#dispatch(sealed, paths);
+    return true;
+  }
+
+  #dropNoPath(frames: number): false {
+    return this.#options.counters.drop(
+      this.#route === 'relay' ? DropReason.RELAY_UNAVAILABLE : DropReason.NO_PATH,
+      frames,
+    );
+  }
+
+  #dispatch(sealed: Uint8Array, paths: Paths): void {
     if (paths & Paths.DIRECT) {
       this.#sendOn('direct', sealed, true);
       // Only a frame that went nowhere else may be lost with the direct path.
       if (paths === Paths.DIRECT) this.#ring.record(sealed, performance.now());
     }
     if (paths & Paths.RELAY) this.#sendOn('relay', sealed, true);
-    return true;
   }
 
-  /** send() for each frame; returns how many were sent. */
+  /** The frames of one device read; returns how many were sent. To a peer
+   * with BATCHED_DATA, plain frames go as BATCH messages; otherwise, and
+   * for super-frames (an offloaded TAP), send() for each. */
   sendBatch(frames: readonly Uint8Array[]): number {
+    const session = frames.length > 1 ? this.#options.session() : null;
+    if (
+      session !== null &&
+      this.#vnetHdrBytes === 0 &&
+      hasCapability(session.capabilities, Capability.BATCHED_DATA)
+    ) {
+      return this.#sendBatched(session, frames);
+    }
     let sent = 0;
     for (let i = 0; i < frames.length; i++) if (this.send(frames[i]!)) sent++;
     return sent;
+  }
+
+  #sendBatched(session: Session, frames: readonly Uint8Array[]): number {
+    const group = this.#group;
+    let bytes = 0;
+    let sent = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      const size = BATCH_LENGTH_BYTES + frame.length;
+      if (frame.length < ETHERNET_HEADER_BYTES || size > MAX_BATCH_BYTES) {
+        // Not batchable (a runt, or one that fills a batch alone): on its own,
+        // after what came before it, so the order holds.
+        sent += this.#flush(session);
+        bytes = 0;
+        if (this.send(frame)) sent++;
+        continue;
+      }
+      if (bytes + size > MAX_BATCH_BYTES) {
+        sent += this.#flush(session);
+        bytes = 0;
+      }
+      group.push(frame);
+      bytes += size;
+    }
+    return sent + this.#flush(session);
+  }
+
+  /** The gathered group out: one frame as ETHERNET, more as one BATCH. */
+  #flush(session: Session): number {
+    const group = this.#group;
+    const n = group.length;
+    if (n === 0) return 0;
+    const ok =
+      n === 1
+        ? this.#sealAndSend(session, group[0]!, SealedKind.ETHERNET)
+        : this.#sealAndSendBatch(session, group);
+    group.length = 0;
+    return ok ? n : 0;
   }
 
   /** Seal a control message (PING, PONG, MIGRATE) and send it on `path`, if it can go now. */

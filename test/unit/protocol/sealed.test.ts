@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeSealed, encodeSealed } from '../../../src/protocol/codec.js';
 import { ProtocolError } from '../../../src/protocol/errors.js';
 import {
+  MAX_BATCH_BYTES,
   MAX_SUPERFRAME_BYTES,
   SealedKind,
   type SealedMessage,
@@ -39,6 +40,14 @@ const vectors: Array<[string, SealedMessage, string]> = [
     { kind: SealedKind.MIGRATE, attemptId: unhex('a1'.repeat(16)), lastSeq: 258n },
     `03${'a1'.repeat(16)}0000000000000102`,
   ],
+  [
+    'BATCH of two frames (length u16 before each)',
+    {
+      kind: SealedKind.BATCH,
+      frames: [unhex('ffffffffffff0200000000010806'), unhex('ffffffffffff020000000001080600aa')],
+    },
+    '07000effffffffffff0200000000010806' + '0010ffffffffffff020000000001080600aa',
+  ],
   ['CLOSE', { kind: SealedKind.CLOSE, reason: 9 }, '0409'],
   ['KEEPALIVE', { kind: SealedKind.KEEPALIVE, nextTag: null }, '05' + '00' + '00000000'],
   [
@@ -59,7 +68,13 @@ describe('sealed messages', () => {
   it.each([
     ['', 'TRUNCATED'],
     ['06', 'TRUNCATED'], // SUPERFRAME needs a virtio-net header and an Ethernet header
-    ['07', 'UNKNOWN_KIND'], // reserved for BATCHED_DATA
+    ['07', 'TRUNCATED'], // a BATCH holds at least one frame
+    ['0700', 'TRUNCATED'], // a length field cut short
+    [`07000e${'ff'.repeat(13)}`, 'TRUNCATED'], // a frame running past the end
+    ['070000', 'BAD_LENGTH'], // a zero-length frame
+    [`07000d${'ff'.repeat(13)}`, 'BAD_LENGTH'], // shorter than an Ethernet header
+    [`07000e${'ff'.repeat(14)}00`, 'TRUNCATED'], // trailing byte: a cut length field
+    ['08', 'UNKNOWN_KIND'],
     ['0101020304', 'TRUNCATED'],
     ['0409ff', 'TRAILING_BYTES'],
     ['0500', 'TRUNCATED'],
@@ -85,7 +100,9 @@ describe('sealed messages', () => {
     );
     for (const [, msg] of vectors) {
       expect(spaceOfKind(msg.kind)).toBe(
-        msg.kind === SealedKind.ETHERNET || msg.kind === SealedKind.SUPERFRAME
+        msg.kind === SealedKind.ETHERNET ||
+          msg.kind === SealedKind.SUPERFRAME ||
+          msg.kind === SealedKind.BATCH
           ? Space.DATA
           : Space.CONTROL,
       );
@@ -117,6 +134,31 @@ describe('sealed messages', () => {
     );
     expect(() => encodeSealed({ kind: SealedKind.SUPERFRAME, packet: new Uint8Array(23) })).toThrow(
       expect.objectContaining({ code: 'TRUNCATED' }),
+    );
+  });
+
+  it('BATCH: up to MAX_BATCH_BYTES in all, every frame an Ethernet frame, encode refuses what decode would', () => {
+    const frame = (n: number) => new Uint8Array(n).fill(n & 0xff);
+    // 46 frames of 1423 bytes (+2 each) = 65 550 > 65 536; 45 fit.
+    const fits = Array.from({ length: 45 }, () => frame(1423));
+    const sealed = encodeSealed({ kind: SealedKind.BATCH, frames: fits });
+    expect(sealed.length).toBe(1 + 45 * 1425);
+    expect(decodeSealed(sealed, Space.DATA)).toEqual({ kind: SealedKind.BATCH, frames: fits });
+    const tooMany = [...fits, frame(1423)];
+    expect(() => encodeSealed({ kind: SealedKind.BATCH, frames: tooMany })).toThrow(
+      expect.objectContaining({ code: 'TOO_LARGE' }),
+    );
+    expect(() => encodeSealed({ kind: SealedKind.BATCH, frames: [] })).toThrow(
+      expect.objectContaining({ code: 'BAD_LENGTH' }),
+    );
+    expect(() => encodeSealed({ kind: SealedKind.BATCH, frames: [frame(13)] })).toThrow(
+      expect.objectContaining({ code: 'BAD_LENGTH' }),
+    );
+    const over = new Uint8Array(1 + MAX_BATCH_BYTES + 1);
+    over[0] = SealedKind.BATCH;
+    expect(() => decodeSealed(over)).toThrow(expect.objectContaining({ code: 'TOO_LARGE' }));
+    expect(() => decodeSealed(sealed, Space.CONTROL)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_KIND' }),
     );
   });
 

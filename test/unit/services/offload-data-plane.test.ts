@@ -277,3 +277,90 @@ describe('ResendRing byte bound', () => {
     expect(ring.bytes).toBe(300);
   });
 });
+
+describe('BATCHED_DATA: the plain frames of one read as one BATCH', () => {
+  const BATCHED = Capability.BATCHED_DATA;
+  const batchedPair = (negotiated: boolean) =>
+    sessionPair({}, negotiated ? { alice: BATCHED, bob: BATCHED } : { alice: BATCHED, bob: 0 });
+
+  it('a plain TAP sends a read of several frames as ONE sealed BATCH; the receiver hands them on as one batch, in order', async () => {
+    const { a, b } = await batchedPair(true);
+    const t = sender(a, 0);
+    const frames = [ethernet(1, 1400), ethernet(2, 60), ethernet(3, 700)];
+    expect(t.sender.sendBatch(frames)).toBe(3);
+    expect(t.relay.sent).toHaveLength(1); // three frames, one sealed message
+    const r = receiver(b, 0);
+    r.receiver.receive(t.relay.sent[0]!, 'relay');
+    expect(r.batches).toHaveLength(1);
+    expect(r.batches[0]!.map((f) => Buffer.from(f))).toEqual(frames.map((f) => Buffer.from(f)));
+  });
+
+  it('a lone frame goes as ETHERNET at once; a read larger than MAX_BATCH_BYTES goes as several BATCHes, consecutive sequence numbers', async () => {
+    const { a, b } = await batchedPair(true);
+    const t = sender(a, 0);
+    expect(t.sender.sendBatch([ethernet(0, 1400)])).toBe(1);
+    expect(b.open(t.relay.sent[0]!).message.kind).toBe(SealedKind.ETHERNET);
+    const many = Array.from({ length: 100 }, (_, i) => ethernet(i + 1, 1400));
+    expect(t.sender.sendBatch(many)).toBe(100);
+    const opened = t.relay.sent.slice(1).map((bytes) => b.open(bytes));
+    expect(opened.map((o) => o.seq)).toEqual([1, 2, 3]); // 46 + 46 + 8 frames of 1402 B
+    const numbers = opened.flatMap((o) =>
+      o.message.kind === SealedKind.BATCH ? o.message.frames.map(numberOf) : [],
+    );
+    expect(numbers).toEqual(many.map(numberOf));
+  });
+
+  it('a peer without BATCHED_DATA gets one ETHERNET per frame; an offloaded TAP never batches', async () => {
+    const plain = await batchedPair(false);
+    const t = sender(plain.a, 0);
+    expect(t.sender.sendBatch([ethernet(1), ethernet(2)])).toBe(2);
+    expect(t.relay.sent.map((bytes) => plain.b.open(bytes).message.kind)).toEqual([
+      SealedKind.ETHERNET,
+      SealedKind.ETHERNET,
+    ]);
+    const both = await sessionPair({}, { alice: BATCHED | OFFLOAD, bob: BATCHED | OFFLOAD });
+    const o = sender(both.a, VNET_HDR_BYTES);
+    expect(o.sender.sendBatch([tcpSuperframe(100, 1348), tcpSuperframe(200, 1348)])).toBe(2);
+    expect(o.relay.sent.map((bytes) => both.b.open(bytes).message.kind)).toEqual([
+      SealedKind.SUPERFRAME,
+      SealedKind.SUPERFRAME,
+    ]);
+  });
+
+  it('with no path, every frame of the batch is counted as dropped and no sequence number is burnt', async () => {
+    const { a, b } = await batchedPair(true);
+    const t = sender(a, 0);
+    t.relay.writable = false;
+    expect(t.sender.sendBatch([ethernet(1), ethernet(2), ethernet(3)])).toBe(0);
+    expect(t.counters.drops).toEqual({ RELAY_UNAVAILABLE: 3 });
+    t.relay.writable = true;
+    expect(t.sender.sendBatch([ethernet(4), ethernet(5)])).toBe(2);
+    expect(b.open(t.relay.sent[0]!).seq).toBe(0);
+  });
+
+  it('an offloaded receiver puts an empty virtio-net header in front of each frame of a BATCH', async () => {
+    const { a, b } = await batchedPair(true);
+    const r = receiver(b, VNET_HDR_BYTES);
+    r.receiver.receive(
+      a.seal({ kind: SealedKind.BATCH, frames: [ethernet(7, 100), ethernet(8, 200)] }),
+      'direct',
+    );
+    expect(r.batches[0]!.map((f) => f.length)).toEqual([
+      VNET_HDR_BYTES + 100,
+      VNET_HDR_BYTES + 200,
+    ]);
+    expect(r.batches[0]!.map((f) => numberOf(f.subarray(VNET_HDR_BYTES)))).toEqual([7, 8]);
+  });
+
+  it('a BATCH that was not negotiated is dropped, each frame counted, and holds nothing back', async () => {
+    const { a, b } = await batchedPair(false);
+    const r = receiver(b, 0);
+    r.receiver.receive(
+      a.seal({ kind: SealedKind.BATCH, frames: [ethernet(1), ethernet(2)] }),
+      'direct',
+    );
+    r.receiver.receive(a.sealEthernet(ethernet(3)), 'direct');
+    expect(r.counters.drops).toEqual({ BATCH_NOT_NEGOTIATED: 2 });
+    expect(r.batches.map((batch) => batch.map(numberOf))).toEqual([[3]]);
+  });
+});

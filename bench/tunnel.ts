@@ -4,7 +4,8 @@
  *   npm run bench:tunnel [-- --seconds 10 --rounds 3 --udp-seconds 3
  *                            --idle-seconds 60 --only direct,tinc --json
  *                            --cpu-prof DIR --no-build
- *                            --idle-rounds N --idle-settle S --idle-vs OTHER_TREE]
+ *                            --idle-rounds N --idle-settle S --idle-vs OTHER_TREE
+ *                            --cpu-prof-case NAME --node-flags "V8 FLAGS"]
  *
  * Three network namespaces (test/support/netns.ts: relay, a, b on one bridge,
  * 10.231.0.0/24, nothing in the root namespace), and from a to b:
@@ -112,6 +113,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     'cpu-prof-case': { type: 'string', default: 'direct' },
+    'node-flags': { type: 'string', default: '' },
     'no-build': { type: 'boolean', default: false },
   },
 });
@@ -126,6 +128,9 @@ const IDLE_SETTLE = positive('idle-settle');
 /** Another build's dist/cli.js to measure idle beside this tree's, alternating. */
 const IDLE_VS = values['idle-vs'] ? join(resolve(values['idle-vs']), 'dist', 'cli.js') : undefined;
 if (IDLE_VS && !existsSync(IDLE_VS)) usage(`--idle-vs: ${IDLE_VS} does not exist (build it first)`);
+/** Extra flags for node itself in this build's daemons (e.g. V8 tiering
+ * experiments), space-separated; not given to the --idle-vs build. */
+const NODE_FLAGS = values['node-flags'].split(' ').filter((flag) => flag !== '');
 const SIZES = values.sizes.split(',').map(Number);
 const ONLY = new Set((values.only ?? [...CASES, 'sweep', 'idle'].join(',')).split(','));
 for (const name of ONLY) {
@@ -220,10 +225,12 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
         await cutPeer(underlay.ns.b, underlay.addr.a);
       }
       const relay = track(await startRelay(underlay, wss ? ctx.tls : undefined));
-      const nodeArgs =
-        name === values['cpu-prof-case'] && CPU_PROF
+      const nodeArgs = [
+        ...NODE_FLAGS,
+        ...(name === values['cpu-prof-case'] && CPU_PROF
           ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', CPU_PROF]
-          : [];
+          : []),
+      ];
       const pair: NodePair = await startNodes(ctx.dir, ctx.keys, underlay, {
         scheme: wss ? 'wss' : 'ws',
         tls: wss ? ctx.tls : undefined,
@@ -340,10 +347,12 @@ function summarise(name: CaseName, rounds: RoundFigures[]): CaseResult {
 async function measureIdleOnce(ctx: Context, comparing: boolean): Promise<IdleRound> {
   const relay = track(await startRelay(ctx.underlay, undefined));
   // --cpu-prof: this build's idle daemons too (not the --idle-vs one's).
-  const nodeArgs =
-    CPU_PROF && !comparing
-      ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', CPU_PROF]
-      : [];
+  const nodeArgs = comparing
+    ? []
+    : [
+        ...NODE_FLAGS,
+        ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', CPU_PROF] : []),
+      ];
   const pair = await startNodes(ctx.dir, ctx.keys, ctx.underlay, {
     scheme: 'ws',
     label: 'idle',

@@ -351,7 +351,9 @@ async function measureIdleOnce(ctx: Context, comparing: boolean): Promise<IdleRo
     ? []
     : [
         ...NODE_FLAGS,
-        ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', CPU_PROF] : []),
+        ...(CPU_PROF
+          ? ['--cpu-prof', '--cpu-prof-interval', '1000', '--cpu-prof-dir', CPU_PROF]
+          : []),
       ];
   const pair = await startNodes(ctx.dir, ctx.keys, ctx.underlay, {
     scheme: 'ws',

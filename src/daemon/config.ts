@@ -173,6 +173,9 @@ const schema = z
       .object({
         heartbeatIntervalMs: ms,
         suspectIntervalMs: ms,
+        idleAfterMs: ms,
+        idleHeartbeatIntervalMs: ms,
+        idleSuspectIntervalMs: ms,
         deadIntervalMs: ms,
         connectTimeoutMs: ms,
         dialDelayMs: ms,

@@ -14,7 +14,7 @@ import type { Address } from '../protocol/frames.js';
 import { DropReason } from '../services/drop-reasons.js';
 import type { PeerLink } from '../services/peer-link.js';
 import type { RelayLinkHealth } from '../services/relay-link.js';
-import { RELAY_PROBE_EVERY } from '../services/relay-probe.js';
+import { relayProbeIntervalMs } from '../services/relay-probe.js';
 import type { PeerConfig } from './config.js';
 import type {
   NodeObserver,
@@ -281,7 +281,9 @@ export class NodeObservation implements NodeObserver {
     const snapshot = chart.getSnapshot();
     const followed = this.#followedOf(config.name);
     const now = performance.now();
-    const staleAfter = STALE_AFTER_PROBES * RELAY_PROBE_EVERY * link.timings.heartbeatIntervalMs;
+    // While the heartbeat is quiet both paths are probed at its slower pace.
+    const staleAfter =
+      STALE_AFTER_PROBES * relayProbeIntervalMs(link.timings, link.activity.sleeping);
     const figures = (path: 'relay' | 'direct'): PathFigures => {
       const stats = link.stats[path];
       const agoMs = stats.lastAnsweredAt === undefined ? null : now - stats.lastAnsweredAt;

@@ -6,12 +6,20 @@ import type { BackoffPolicy } from './backoff.js';
  * override any of them in the config's `[timings]` table.
  */
 export interface ConnectionTimings {
-  /** Ping the direct link this often, busy or idle: only a pong to our own
-   * ping is proof of life (inbound traffic is not: an asymmetric block lets it
-   * through while ours vanishes). */
+  /** Ping the direct link this often while data flows: only a pong to our
+   * own ping is proof of life (inbound traffic is not: an asymmetric block
+   * lets it through while ours vanishes). */
   heartbeatIntervalMs: number;
   /** No pong for this long: the direct path is suspect and frames go both ways. */
   suspectIntervalMs: number;
+  /** No data frame to or from the peer for this long: the heartbeat goes
+   * quiet (idleHeartbeatIntervalMs, idleSuspectIntervalMs) until the next
+   * data frame, which brings back the pace above at once. 0: never quiet. */
+  idleAfterMs: number;
+  /** While quiet: ping this often … */
+  idleHeartbeatIntervalMs: number;
+  /** … and turn suspect after this long without a pong. */
+  idleSuspectIntervalMs: number;
   /** No pong for this long: the direct path is dead and we fall back. */
   deadIntervalMs: number;
   /** Each step of an upgrade (dial, re-handshake) must finish within this. */
@@ -41,6 +49,14 @@ export const defaultConnectionTimings: ConnectionTimings = {
   // Three unanswered pings: frames start flowing on both paths, so a dead
   // direct path costs at most this much delivery delay, not lost frames.
   suspectIntervalMs: 600,
+  // Idle, nothing is at stake between pings: one a second keeps the path's
+  // NAT and firewall state warm and notices a dead path within 3 s. The
+  // first data frame pings at once and gives the path one suspectInterval
+  // to answer, so a path that died while idle costs what it costs busy:
+  // at most suspectInterval of delay, made up by the resend on suspect.
+  idleAfterMs: 5_000,
+  idleHeartbeatIntervalMs: 1_000,
+  idleSuspectIntervalMs: 3_000,
   // Tailscale trusts a silent direct path 6.5 s; we already send on both paths
   // while suspect, so giving up after 2.5 s only stops the duplicate sending.
   deadIntervalMs: 2_500,

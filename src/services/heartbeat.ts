@@ -23,6 +23,13 @@
  *    (which relay-probe.ts keeps measured); QUALITY_POOR when direct has been
  *    clearly worse for the judge's whole window.
  * 6. The link closing sends DIRECT_CLOSED with CLOSED or PEER_CLOSED.
+ * 7. Quiet: no data frame to or from the peer for idleAfterMs (DataActivity,
+ *    counted by the data path) and the pace drops to idleHeartbeatIntervalMs,
+ *    the deadline to idleSuspectIntervalMs. The first data frame wakes it:
+ *    a ping at once, the busy pace again, and one suspectIntervalMs from the
+ *    wake for the path to answer — so a path that died while nothing flowed
+ *    turns suspect (and its frames are resent via the relay) as fast as one
+ *    that dies under traffic.
  */
 import { fromCallback } from 'xstate';
 import type { ConnectionEvent, HeartbeatEvent } from '../machines/connection.js';
@@ -68,7 +75,41 @@ export function heartbeatActor(ports: PeerPorts, clock?: TrustClock) {
         ports.stats.relay.expire(now);
         if (judge.update(now, ports.stats.direct, ports.stats.relay)) sendBack(QUALITY_POOR);
       };
-      const timer = setInterval(tick, ports.timings.heartbeatIntervalMs);
+      const timings = ports.timings;
+      const activity = ports.activity;
+      let timer = setInterval(() => beat(), timings.heartbeatIntervalMs);
+      let quiet = false;
+      let seen = activity.count;
+      let seenChangedAt = performance.now();
+
+      const pace = (intervalMs: number) => {
+        clearInterval(timer);
+        timer = setInterval(() => beat(), intervalMs);
+      };
+      const wake = () => {
+        if (stopped || !quiet) return;
+        quiet = false;
+        seen = activity.count;
+        seenChangedAt = performance.now();
+        trust.pace(timings.suspectIntervalMs, timings.suspectIntervalMs);
+        pace(timings.heartbeatIntervalMs);
+        ports.sendPing('direct'); // the first data frame's path is proved at once
+      };
+      // 7. Busy → quiet once no data moved for idleAfterMs.
+      const beat = () => {
+        tick();
+        if (quiet || timings.idleAfterMs <= 0) return;
+        const now = performance.now();
+        if (activity.count !== seen) {
+          seen = activity.count;
+          seenChangedAt = now;
+        } else if (now - seenChangedAt >= timings.idleAfterMs) {
+          quiet = true;
+          trust.pace(timings.idleSuspectIntervalMs);
+          pace(timings.idleHeartbeatIntervalMs);
+          activity.sleep(wake);
+        }
+      };
       tick();
 
       const offProof = ports.onDirectProof((atMs, rideAlong) => {
@@ -86,6 +127,7 @@ export function heartbeatActor(ports: PeerPorts, clock?: TrustClock) {
       return () => {
         stopped = true;
         clearInterval(timer);
+        activity.cancel(wake);
         trust.stop();
         offProof();
       };

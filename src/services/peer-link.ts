@@ -21,6 +21,7 @@ import type { ConnectionEvent, Transport } from '../machines/connection.js';
 import type { ConnectionTimings } from '../machines/connection-timings.js';
 import { type Address, type Frame, FrameType } from '../protocol/frames.js';
 import type { EffectPorts } from './connection-effects.js';
+import { DataActivity } from './data-activity.js';
 import { type DirectLink, LinkCloseCode } from './direct-link.js';
 import { DirectLinks } from './direct-links.js';
 import { DropReason } from './drop-reasons.js';
@@ -71,6 +72,8 @@ export class PeerLink implements PeerPorts, EffectPorts {
   readonly counters: PeerCounters;
   readonly migration: PeerMigration;
   readonly sender: PeerSender;
+  /** Data to or from the peer, for the heartbeat's quiet mode. */
+  readonly activity = new DataActivity();
   /** The peer's direct address from ESTABLISHED; null until paired (or when it does not listen). */
   endpoint: Address | null = null;
   paired = false;
@@ -135,6 +138,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
       onPong: (path, id) => this.#probes.answered(path, id),
       onPeerMigrated: (attemptId) => this.migration.arrived(attemptId),
     });
+    this.#receiver.onFrames(() => this.activity.seen());
     this.#probes = new PeerProbes({
       quality: options.quality,
       pingDirect: (id, echo) => this.#links.ping(id, echo),
@@ -169,6 +173,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
   }
 
   sendBatch(frames: readonly Uint8Array[]): number {
+    this.activity.seen();
     return this.sender.sendBatch(frames);
   }
 

@@ -7,6 +7,7 @@
 import type { Session } from '../crypto/session.js';
 import type { ConnectionTimings } from '../machines/connection-timings.js';
 import type { Frame } from '../protocol/frames.js';
+import type { DataActivity } from './data-activity.js';
 import type { DirectLink } from './direct-link.js';
 import type { PathStats, QualityPolicy } from './path-quality.js';
 
@@ -19,6 +20,8 @@ export interface PeerPorts {
   readonly timings: ConnectionTimings;
   readonly quality: QualityPolicy;
   readonly stats: Record<PathName, PathStats>;
+  /** Data frames moving to or from the peer (the heartbeat's quiet mode). */
+  readonly activity: DataActivity;
 
   /** The end-to-end session; null before the first handshake completes. */
   session(): Session | null;

@@ -11,7 +11,8 @@
  * proof moved it meanwhile. So 5 proofs a second cost 5 assignments and
  * under 2 timer arms, where re-arming per proof cost 5 (and a chart event
  * each). The deadline is exact: silent() comes silenceMs after the last
- * proof, not at the next heartbeat tick.
+ * proof, not at the next heartbeat tick. The heartbeat changes silenceMs
+ * when it goes quiet and when it wakes (`pace`).
  */
 
 /** What the deadline reports, once per change. */
@@ -36,11 +37,13 @@ export const realClock: TrustClock = {
 };
 
 export class TrustDeadline {
-  readonly #silenceMs: number;
+  #silenceMs: number;
   readonly #events: TrustEvents;
   readonly #clock: TrustClock;
   /** When the path was last proved (clock ms). */
   #lastProofAt: number;
+  /** Trusted at least until then, proof or not (clock ms; see `pace`). */
+  #graceUntil = Number.NEGATIVE_INFINITY;
   /** False after silent() or askProof(), until the next proof. */
   #trusted = true;
   /** The deadline's timer; undefined while not trusted, or stopped. */
@@ -75,6 +78,20 @@ export class TrustDeadline {
     this.#events.alive();
   }
 
+  /** The heartbeat changed pace (quiet ↔ busy): silent() now comes
+   * `silenceMs` after the last proof. With `graceMs`, not before `graceMs`
+   * from now either: waking from quiet, the path gets one full interval to
+   * answer the ping sent at once, however long ago the last proof was. */
+  pace(silenceMs: number, graceMs?: number): void {
+    if (this.#stopped) return;
+    this.#silenceMs = silenceMs;
+    if (graceMs !== undefined) this.#graceUntil = this.#clock.now() + graceMs;
+    if (!this.#trusted) return; // the next proof arms for the new silence
+    // Re-arm: a shorter silence must not wait for the timer of a longer one.
+    this.#disarm();
+    this.#arm(Math.max(0, Math.ceil(this.#deadline() - this.#clock.now())));
+  }
+
   /** The chart stopped trusting the path for its own reason (e.g. our
    * addresses changed): the next proof reports alive(). */
   askProof(): void {
@@ -97,10 +114,14 @@ export class TrustDeadline {
     this.#timer = undefined;
   }
 
+  #deadline(): number {
+    return Math.max(this.#lastProofAt + this.#silenceMs, this.#graceUntil);
+  }
+
   readonly #expired = (): void => {
     this.#timer = undefined;
     if (this.#stopped || !this.#trusted) return;
-    const left = this.#lastProofAt + this.#silenceMs - this.#clock.now();
+    const left = this.#deadline() - this.#clock.now();
     if (left > 0) {
       // Whole ms: Node keeps one timer list per distinct duration, and a
       // fractional one would make a new list at nearly every re-arm.

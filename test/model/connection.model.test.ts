@@ -12,6 +12,11 @@ import { generatePaths, type ModelSpec } from '../support/model/paths.js';
 // real-time-feasible ordering; the rest as in the defaults' proportions.
 const timings: ConnectionTimings = {
   heartbeatIntervalMs: 100,
+  // The heartbeat's quiet mode is its own (heartbeat.test.ts); the chart's
+  // paths are walked at one pace.
+  idleAfterMs: 0,
+  idleHeartbeatIntervalMs: 1_000,
+  idleSuspectIntervalMs: 3_000,
   suspectIntervalMs: 300,
   deadIntervalMs: 1_000,
   connectTimeoutMs: 1_000,

@@ -30,6 +30,11 @@ import { createRealHarness } from '../support/model/real-harness.js';
 // chosen path's timers fire in the order real time fires them.
 const base: ConnectionTimings = {
   heartbeatIntervalMs: 40,
+  // The heartbeat's quiet mode is its own (heartbeat.test.ts); the chart's
+  // paths are walked at one pace.
+  idleAfterMs: 0,
+  idleHeartbeatIntervalMs: 1_000,
+  idleSuspectIntervalMs: 3_000,
   suspectIntervalMs: 200,
   // Suspect lasts 700 ms: long enough for the real QualityJudge (300 ms
   // window) to speak while suspect, as a path may ask.

@@ -60,6 +60,51 @@ describe('failover: blackholed direct path', () => {
     expect(tally.duplicated).toBe(0);
   });
 
+  it('a path that died while idle: the first frames wake the heartbeat, turn it suspect within suspectInterval, none lost', async () => {
+    const cluster = await startCluster({
+      timings: {
+        ...fast,
+        retry: { baseMs: 10_000, capMs: 10_000, jitter: 0 },
+        // Quiet soon, and a quiet deadline far longer than the busy one, so
+        // only the wake can make a fall back come quickly.
+        idleAfterMs: 300,
+        idleHeartbeatIntervalMs: 250,
+        idleSuspectIntervalMs: 4_000,
+      },
+    });
+    await cluster.waitFor('a', (p) => p.state === 'usingDirect.healthy');
+    await cluster.waitFor('b', (p) => p.state === 'usingDirect.healthy');
+    const link = cluster.nodes.a.peer('b')!;
+    const chart = cluster.nodes.a.chart('b')!;
+    const deadline = Date.now() + 5_000;
+    while (!link.activity.sleeping && Date.now() < deadline) await sleep(20);
+    expect(link.activity.sleeping).toBe(true); // quiet: nothing moved for idleAfterMs
+    await cluster.cut();
+    await sleep(600); // well past the busy deadline (200 ms), within the quiet one
+    expect(cluster.status('a').state).toBe('usingDirect.healthy');
+
+    let suspectAfterMs: number | undefined;
+    const startedAt = performance.now();
+    const sub = chart.subscribe((s) => {
+      if (suspectAfterMs === undefined && stateString(s.value) !== 'usingDirect.healthy')
+        suspectAfterMs = performance.now() - startedAt;
+    });
+    const stream = startStream(cluster);
+    const fellBack = await cluster.waitFor('a', (p) => p.state === 'usingRelay', 5_000);
+    await sleep(300);
+    const tally = await stream.stop();
+    sub.unsubscribe();
+
+    expect(fellBack.reason).toBe('HEARTBEAT_TIMEOUT');
+    // Woken by the first frame: suspect one busy deadline after it, where the
+    // quiet deadline had ≥ 3.4 s left.
+    expect(suspectAfterMs!).toBeLessThan(2_000);
+    expect(link.counters.resentViaRelay).toBeGreaterThan(0);
+    expect(tally.lost(stream.sent)).toBe(0);
+    expect(tally.reordered).toBe(0);
+    expect(tally.duplicated).toBe(0);
+  });
+
   it('asymmetric blackhole (a → b only) settles on the relay without flapping; backoff grows', async () => {
     const cluster = await startCluster({
       timings: {

@@ -3,7 +3,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type AnyActorRef, createActor, setup } from 'xstate';
 import type { ConnectionEvent } from '../../../src/machines/connection.js';
-import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
+import {
+  type ConnectionTimings,
+  defaultConnectionTimings,
+} from '../../../src/machines/connection-timings.js';
+import { DataActivity } from '../../../src/services/data-activity.js';
 import { heartbeatActor } from '../../../src/services/heartbeat.js';
 import { defaultQualityPolicy, PathStats } from '../../../src/services/path-quality.js';
 import type { PeerPorts } from '../../../src/services/peer-ports.js';
@@ -13,14 +17,28 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-const timings = { ...defaultConnectionTimings, heartbeatIntervalMs: 200, suspectIntervalMs: 600 };
+// Quiet mode off unless a test asks for it (the "quiet" describe below).
+const timings = {
+  ...defaultConnectionTimings,
+  heartbeatIntervalMs: 200,
+  suspectIntervalMs: 600,
+  idleAfterMs: 0,
+};
+const quietTimings = {
+  ...timings,
+  idleAfterMs: 5_000,
+  idleHeartbeatIntervalMs: 1_000,
+  idleSuspectIntervalMs: 3_000,
+};
 
-function fakePorts(initiator: boolean) {
+function fakePorts(initiator: boolean, paced: ConnectionTimings = timings) {
   const pings: number[] = [];
+  const activity = new DataActivity();
   const proofHandlers = new Set<(at: number, rideAlong: boolean) => void>();
   const link = { isOpen: true, initiator, closed: new Promise(() => {}) };
   const ports = {
-    timings,
+    timings: paced,
+    activity,
     quality: defaultQualityPolicy,
     stats: { direct: new PathStats(), relay: new PathStats() },
     link: () => link,
@@ -36,6 +54,7 @@ function fakePorts(initiator: boolean) {
   return {
     ports,
     pings,
+    activity,
     /** A two-way proof now; `rideAlong` when it came as the peer's ping. */
     prove(rideAlong = false) {
       const now = performance.now();
@@ -132,5 +151,91 @@ describe('heartbeat', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(f.pings.length - after).toBe(5);
     actor.stop();
+  });
+});
+
+describe('heartbeat: quiet while no data moves', () => {
+  /** Ping times between `from` and `to` (ms). */
+  const between = (pings: number[], from: number, to: number) =>
+    pings.filter((at) => at > from && at <= to);
+
+  it('no data for idleAfterMs: one ping a second, SILENT only after idleSuspectInterval', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const f = fakePorts(true, quietTimings);
+    const { actor, told } = run(f.ports);
+    // Proofs answer every ping; no data at all.
+    for (let t = 0; t < 10_000; t += 200) {
+      await vi.advanceTimersByTimeAsync(200);
+      f.prove();
+    }
+    expect(between(f.pings, 0, 5_000)).toHaveLength(25); // busy: every 200 ms
+    expect(f.activity.sleeping).toBe(true);
+    expect(between(f.pings, 5_000, 10_000)).toHaveLength(5); // quiet: every second
+    // Proofs stop: 3 s of silence is tolerated while quiet, not 600 ms.
+    const last = performance.now();
+    await vi.advanceTimersByTimeAsync(2_900);
+    expect(told).toEqual([]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(told).toEqual([`SILENT@${last + 3_000}`]);
+    actor.stop();
+  });
+
+  it('data keeps the busy pace: a batch every second never lets it go quiet', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const f = fakePorts(true, quietTimings);
+    const { actor } = run(f.ports);
+    for (let t = 0; t < 12_000; t += 200) {
+      await vi.advanceTimersByTimeAsync(200);
+      f.prove();
+      if (t % 1_000 === 0) f.activity.seen();
+    }
+    expect(f.activity.sleeping).toBe(false);
+    expect(between(f.pings, 7_000, 12_000)).toHaveLength(25);
+    actor.stop();
+  });
+
+  it('the first data frame wakes it: a ping at once, the busy pace, one suspectInterval to answer', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const f = fakePorts(true, quietTimings);
+    const { actor, told } = run(f.ports);
+    for (let t = 0; t < 6_000; t += 200) {
+      await vi.advanceTimersByTimeAsync(200);
+      f.prove();
+    }
+    expect(f.activity.sleeping).toBe(true);
+    // The path dies while quiet; 1.5 s later (within the quiet deadline) data moves.
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(told).toEqual([]);
+    const woke = performance.now();
+    const pingsBefore = f.pings.length;
+    f.activity.seen();
+    expect(f.pings.length).toBe(pingsBefore); // not inside the data path's call …
+    await vi.advanceTimersByTimeAsync(0);
+    expect(f.pings.at(-1)).toBe(woke); // … but at once after it
+    expect(f.activity.sleeping).toBe(false);
+    // No answer: SILENT suspectInterval after the wake, not 3 s after the last proof.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(told).toEqual([`SILENT@${woke + 600}`]);
+    expect(between(f.pings, woke - 1, woke + 1_000)).toHaveLength(6); // the wake ping + 5 busy ones
+    actor.stop();
+  });
+
+  it('a proof after the wake keeps it trusted; it goes quiet again once data stops', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const f = fakePorts(true, quietTimings);
+    const { actor, told } = run(f.ports);
+    for (let t = 0; t < 6_000; t += 200) {
+      await vi.advanceTimersByTimeAsync(200);
+      f.prove();
+    }
+    f.activity.seen();
+    for (let t = 0; t < 8_000; t += 200) {
+      await vi.advanceTimersByTimeAsync(200);
+      f.prove();
+    }
+    expect(told).toEqual([]);
+    expect(f.activity.sleeping).toBe(true);
+    actor.stop();
+    expect(f.activity.sleeping).toBe(false); // a stopped heartbeat is owed no wake
   });
 });

@@ -122,4 +122,28 @@ describe('TrustDeadline', () => {
     expect(events).toEqual([]);
     expect(t.pending).toBe(0);
   });
+
+  it('pace: a longer silence stretches the deadline; a shorter one with grace counts from now', () => {
+    const { t, trust, events } = deadline(600);
+    trust.pace(3_000); // quiet: last proof at 1000
+    t.advance(2_900); // 3900: past 600, within 3 000
+    expect(events).toEqual([]);
+    trust.pace(600, 600); // woken at 3900, the last proof 2.9 s ago
+    t.advance(599);
+    expect(events).toEqual([]);
+    t.advance(1); // 4500 = wake + 600
+    expect(events).toEqual(['silent@4500']);
+  });
+
+  it('pace: a shorter silence without grace fires at once when the last proof is older', () => {
+    const { t, trust, events } = deadline(3_000);
+    t.advance(1_000); // 2000
+    trust.pace(600);
+    t.advance(1); // the re-armed timer, not the 3 s one
+    expect(events).toEqual(['silent@2001']);
+    trust.proved();
+    expect(events).toEqual(['silent@2001', 'alive@2001']);
+    t.advance(600);
+    expect(events.at(-1)).toBe('silent@2601'); // armed with the new silence
+  });
 });

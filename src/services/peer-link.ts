@@ -7,12 +7,10 @@
  *   relay INIT/RESP ─▶ PeerSession (handshake, session slots, retransmit timer)
  *   heartbeat ─ sendPing / onDirectProof ─▶ PeerProbes (RTT, loss per path, proofs)
  *
- * The connection chart (src/machines/connection.ts) decides; its actors act
- * through the PeerPorts below, and its named actions through EffectPorts
- * (sender, migration, counters: src/services/connection-effects.ts). The
- * chart itself is run by the daemon (src/daemon/peer-chart.ts); what the
- * data plane has to tell it (a peer address worth dialling) goes out through
- * onChartEvent.
+ * The connection chart (src/machines/connection.ts, run by src/daemon/peer-chart.ts)
+ * decides; its actors act through PeerPorts, its named actions through
+ * EffectPorts (connection-effects.ts); the data plane tells it things through
+ * onChartEvent. `activity` counts data batches both ways (the quiet heartbeat).
  */
 import type { Identity } from '../crypto/identity.js';
 import type { Session } from '../crypto/session.js';
@@ -72,7 +70,6 @@ export class PeerLink implements PeerPorts, EffectPorts {
   readonly counters: PeerCounters;
   readonly migration: PeerMigration;
   readonly sender: PeerSender;
-  /** Data to or from the peer, for the heartbeat's quiet mode. */
   readonly activity = new DataActivity();
   /** The peer's direct address from ESTABLISHED; null until paired (or when it does not listen). */
   endpoint: Address | null = null;

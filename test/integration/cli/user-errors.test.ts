@@ -57,7 +57,7 @@ describe('switchback up with a config the user must fix (exit 2)', () => {
     expectOneLine(
       await runCli(['up', '--config', file]),
       2,
-      `switchback up: ${file}: timings.heartbeatMs: unknown key; [timings] takes heartbeatIntervalMs, suspectIntervalMs, deadIntervalMs, connectTimeoutMs, dialDelayMs, migrationTimeoutMs, stableAfterMs, retry, reprobeIntervalMs, reprobes, reprobeDialTimeoutMs, relay, quality`,
+      `switchback up: ${file}: timings.heartbeatMs: unknown key; [timings] takes heartbeatIntervalMs, suspectIntervalMs, idleAfterMs, idleHeartbeatIntervalMs, idleSuspectIntervalMs, deadIntervalMs, connectTimeoutMs, dialDelayMs, migrationTimeoutMs, stableAfterMs, retry, reprobeIntervalMs, reprobes, reprobeDialTimeoutMs, relay, quality`,
     );
   });
 

@@ -61,7 +61,7 @@ import {
   type TcpFigures,
 } from './tunnel/measure.js';
 import type { IperfUdp } from './tunnel/parse.js';
-import { median } from './tunnel/parse.js';
+import { BenchParseError, median } from './tunnel/parse.js';
 import { cpuSeconds } from './tunnel/proc-cpu.js';
 import { type BenchProcess, startIn, until } from './tunnel/processes.js';
 import {
@@ -155,6 +155,8 @@ interface RoundFigures extends Omit<TcpFigures, 'cpuSec'> {
   rttMs: number;
   rttMinMs: number;
   udp?: Record<string, IperfUdp>;
+  /** iperf3 UDP runs that failed (each size is tried twice). */
+  udpFailures?: string[];
   /** Direct and relay runs: frames each node counted on the path used. */
   frames?: Record<string, number>;
 }
@@ -302,7 +304,24 @@ async function runCase(name: CaseName, ctx: Context): Promise<RoundFigures> {
     if (ONLY.has('sweep') && SWEEP_CASES.includes(name)) {
       figures.udp = {};
       for (const size of SIZES) {
-        figures.udp[size] = await measureUdp(ctx.underlay.ns.a, target.address, size, UDP_SECONDS);
+        // A flood (-b 0) through a VPN can cost iperf3 its control connection
+        // (it crosses the same tunnel): say so, try once more, and leave the
+        // size out of this round rather than lose the whole run.
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          try {
+            figures.udp[size] = await measureUdp(
+              ctx.underlay.ns.a,
+              target.address,
+              size,
+              UDP_SECONDS,
+            );
+            break;
+          } catch (error) {
+            if (!(error instanceof BenchParseError)) throw error;
+            figures.udpFailures = [...(figures.udpFailures ?? []), `${size} B: ${error.message}`];
+            log(`  ${name} udp ${size} B, attempt ${attempt}: ${error.message}`);
+          }
+        }
       }
     }
     return figures;
@@ -333,6 +352,7 @@ function summarise(name: CaseName, rounds: RoundFigures[]): CaseResult {
     result.udp = {};
     for (const size of SIZES) {
       const runs = rounds.map((r) => r.udp?.[size]).filter((u): u is IperfUdp => u !== undefined);
+      if (runs.length === 0) continue; // every attempt failed (udpFailures says why)
       result.udp[size] = {
         receivedPps: Math.round(median(runs.map((u) => u.receivedPps))),
         sentPps: Math.round(median(runs.map((u) => u.sentPps))),
@@ -520,12 +540,15 @@ function tableText(
     for (const name of swept) {
       const udp = results[name]!.udp!;
       lines.push(
-        `${name.padEnd(10)}${SIZES.map((s) => `${udp[s]!.receivedPps} (${(udp[s]!.loss * 100).toFixed(1)}%)`.padStart(20)).join('')}`,
+        `${name.padEnd(10)}${SIZES.map((s) => (udp[s] ? `${udp[s].receivedPps} (${(udp[s].loss * 100).toFixed(1)}%)` : 'failed').padStart(20)).join('')}`,
       );
     }
     if (results.tinc?.udp && results.direct?.udp) {
       lines.push(
-        `  direct/tinc datagrams/s: ${SIZES.map((s) => `${s} B ${(results.direct!.udp![s]!.receivedPps / Math.max(1, results.tinc!.udp![s]!.receivedPps)).toFixed(2)}`).join(', ')}`,
+        `  direct/tinc datagrams/s: ${SIZES.map((s) => {
+          const [ours, theirs] = [results.direct!.udp![s], results.tinc!.udp![s]];
+          return `${s} B ${ours && theirs ? (ours.receivedPps / Math.max(1, theirs.receivedPps)).toFixed(2) : '—'}`;
+        }).join(', ')}`,
       );
     }
   }

@@ -273,6 +273,9 @@ async function setUp(name: CaseName, ctx: Context): Promise<Target> {
             drops:
               Object.values(a.drops).reduce((x, y) => x + y, 0) +
               Object.values(b.drops).reduce((x, y) => x + y, 0),
+            // …and by reason and node (aDrop.GSO_MALFORMED, bDrop.REPLAY, …)
+            ...Object.fromEntries(Object.entries(a.drops).map(([k, v]) => [`aDrop.${k}`, v])),
+            ...Object.fromEntries(Object.entries(b.drops).map(([k, v]) => [`bDrop.${k}`, v])),
           };
         },
       };

@@ -45,9 +45,11 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = Object.freeze({
   // 1400-byte frames at the byte limit are ~24k/s; small frames are capped here instead.
   framesPerSecond: 50_000,
   burstFrames: 100_000,
-  // ~700 full-size frames: enough to ride out a scheduling hiccup, small enough that
-  // 10k slow receivers cannot exhaust memory (10k × 1 MiB worst case).
-  maxSendBufferBytes: 1024 * 1024,
+  // 64 super-frames (or ~2 900 frames of 1400 B): a wss receiver's socket takes a
+  // tick's burst of super-frames in TLS records, and 1 MiB (16 of them) dropped
+  // ~3 % of a TCP flow's through a wss relay, which TCP paid for at 0.2 × the
+  // direct path (docs/relay.md). Worst case 1k slow receivers × 4 MiB = 4 GiB.
+  maxSendBufferBytes: 4 * 1024 * 1024,
   // Below common NAT idle timeouts (30 s UDP, minutes for TCP); dead sockets go within 30 s.
   keepaliveIntervalMs: 15_000,
   // A node talks to its configured peers; a thousand is a large mesh, not a scan.

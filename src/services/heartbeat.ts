@@ -77,14 +77,14 @@ export function heartbeatActor(ports: PeerPorts, clock?: TrustClock) {
       };
       const timings = ports.timings;
       const activity = ports.activity;
-      let timer = setInterval(() => beat(), timings.heartbeatIntervalMs);
+      let timer: ReturnType<typeof setInterval> | undefined;
       let quiet = false;
       let seen = activity.count;
       let seenChangedAt = performance.now();
 
       const pace = (intervalMs: number) => {
         clearInterval(timer);
-        timer = setInterval(() => beat(), intervalMs);
+        timer = setInterval(beat, intervalMs);
       };
       const wake = () => {
         if (stopped || !quiet) return;
@@ -110,6 +110,7 @@ export function heartbeatActor(ports: PeerPorts, clock?: TrustClock) {
           activity.sleep(wake);
         }
       };
+      pace(timings.heartbeatIntervalMs);
       tick();
 
       const offProof = ports.onDirectProof((atMs, rideAlong) => {

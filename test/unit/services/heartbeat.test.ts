@@ -159,15 +159,26 @@ describe('heartbeat: quiet while no data moves', () => {
   const between = (pings: number[], from: number, to: number) =>
     pings.filter((at) => at > from && at <= to);
 
-  it('no data for idleAfterMs: one ping a second, SILENT only after idleSuspectInterval', async () => {
+  /** A dialer's heartbeat with quiet mode on, on fake timers from 0. */
+  function quietRun() {
     vi.useFakeTimers({ now: 0 });
     const f = fakePorts(true, quietTimings);
-    const { actor, told } = run(f.ports);
-    // Proofs answer every ping; no data at all.
-    for (let t = 0; t < 10_000; t += 200) {
+    return { f, ...run(f.ports) };
+  }
+
+  /** `ms` of 200 ms steps, each ending in a proof (every ping answered);
+   * `step(t)` runs after each, t counting from 0. */
+  async function answered(f: ReturnType<typeof fakePorts>, ms: number, step?: (t: number) => void) {
+    for (let t = 0; t < ms; t += 200) {
       await vi.advanceTimersByTimeAsync(200);
       f.prove();
+      step?.(t);
     }
+  }
+
+  it('no data for idleAfterMs: one ping a second, SILENT only after idleSuspectInterval', async () => {
+    const { f, actor, told } = quietRun();
+    await answered(f, 10_000); // no data at all
     expect(between(f.pings, 0, 5_000)).toHaveLength(25); // busy: every 200 ms
     expect(f.activity.sleeping).toBe(true);
     expect(between(f.pings, 5_000, 10_000)).toHaveLength(5); // quiet: every second
@@ -181,27 +192,18 @@ describe('heartbeat: quiet while no data moves', () => {
   });
 
   it('data keeps the busy pace: a batch every second never lets it go quiet', async () => {
-    vi.useFakeTimers({ now: 0 });
-    const f = fakePorts(true, quietTimings);
-    const { actor } = run(f.ports);
-    for (let t = 0; t < 12_000; t += 200) {
-      await vi.advanceTimersByTimeAsync(200);
-      f.prove();
+    const { f, actor } = quietRun();
+    await answered(f, 12_000, (t) => {
       if (t % 1_000 === 0) f.activity.seen();
-    }
+    });
     expect(f.activity.sleeping).toBe(false);
     expect(between(f.pings, 7_000, 12_000)).toHaveLength(25);
     actor.stop();
   });
 
   it('the first data frame wakes it: a ping at once, the busy pace, one suspectInterval to answer', async () => {
-    vi.useFakeTimers({ now: 0 });
-    const f = fakePorts(true, quietTimings);
-    const { actor, told } = run(f.ports);
-    for (let t = 0; t < 6_000; t += 200) {
-      await vi.advanceTimersByTimeAsync(200);
-      f.prove();
-    }
+    const { f, actor, told } = quietRun();
+    await answered(f, 6_000);
     expect(f.activity.sleeping).toBe(true);
     // The path dies while quiet; 1.5 s later (within the quiet deadline) data moves.
     await vi.advanceTimersByTimeAsync(1_500);
@@ -221,18 +223,10 @@ describe('heartbeat: quiet while no data moves', () => {
   });
 
   it('a proof after the wake keeps it trusted; it goes quiet again once data stops', async () => {
-    vi.useFakeTimers({ now: 0 });
-    const f = fakePorts(true, quietTimings);
-    const { actor, told } = run(f.ports);
-    for (let t = 0; t < 6_000; t += 200) {
-      await vi.advanceTimersByTimeAsync(200);
-      f.prove();
-    }
+    const { f, actor, told } = quietRun();
+    await answered(f, 6_000);
     f.activity.seen();
-    for (let t = 0; t < 8_000; t += 200) {
-      await vi.advanceTimersByTimeAsync(200);
-      f.prove();
-    }
+    await answered(f, 8_000);
     expect(told).toEqual([]);
     expect(f.activity.sleeping).toBe(true);
     actor.stop();

@@ -12,7 +12,12 @@
  * Same for tinc (tinc0, UDP 655) in the same namespaces. Medians of --count
  * pings at --interval s.
  *
- *   npm run bench:latency [-- --count 20 --interval 0.2 --json --no-build]
+ * Beside the split, the CPU each daemon spends on one ping (request in or
+ * out, reply out or in) from /proc: utime+stime over the pings, less what
+ * the same daemon used over as long a quiet stretch just before.
+ *
+ *   npm run bench:latency [-- --count 20 --interval 0.2 --json --no-build
+ *                             --node-flags "V8 FLAGS"]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -23,6 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { closeUnderlay, createUnderlay, execIn, type Underlay } from '../test/support/netns.js';
 import { median, parseTcpdumpLine } from './tunnel/parse.js';
+import { cpuSeconds } from './tunnel/proc-cpu.js';
 import { type BenchProcess, startIn, until } from './tunnel/processes.js';
 import {
   CLI,
@@ -42,10 +48,12 @@ const { values } = parseArgs({
     interval: { type: 'string', default: '0.2' },
     json: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
   },
 });
 const COUNT = Number(values.count);
 const INTERVAL = Number(values.interval);
+const NODE_FLAGS = values['node-flags'].split(' ').filter((flag) => flag !== '');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Capture {
@@ -208,11 +216,31 @@ async function main(): Promise<void> {
     log('switchback direct …');
     const keys = await makeKeys(dir, underlay);
     started.push(await startRelay(underlay, undefined));
-    const pair = await startNodes(dir, keys, underlay, { scheme: 'ws', label: 'latency' });
+    const pair = await startNodes(dir, keys, underlay, {
+      scheme: 'ws',
+      label: 'latency',
+      nodeArgs: NODE_FLAGS,
+    });
     started.push(pair.a, pair.b);
     await waitForPath(underlay, pair, 'direct');
     await sleep(2_000);
-    result.direct = await pingAndSplit(underlay, 'sb0', SB_OVERLAY.b, 'tcp port 7443', 120);
+    // The daemons' own idle use over as long as the pings take, then the pings.
+    const daemons = [pair.a.pid, pair.b.pid];
+    const quietMs = COUNT * INTERVAL * 1000;
+    const q0 = daemons.map(cpuSeconds);
+    await sleep(quietMs);
+    const q1 = daemons.map(cpuSeconds);
+    const t0 = performance.now();
+    const direct = await pingAndSplit(underlay, 'sb0', SB_OVERLAY.b, 'tcp port 7443', 120);
+    const busyMs = performance.now() - t0;
+    const p1 = daemons.map(cpuSeconds);
+    const perPingUs = daemons.map((_, i) => {
+      const idlePerMs = (q1[i]! - q0[i]!) / quietMs;
+      const busy = p1[i]! - q1[i]! - idlePerMs * busyMs;
+      return Math.round((busy / COUNT) * 1e6);
+    });
+    result.direct = { ...direct, cpuUsPerPing: { a: perPingUs[0], b: perPingUs[1] } };
+    if (NODE_FLAGS.length > 0) result.nodeFlags = NODE_FLAGS.join(' ');
     if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
       console.log(`idle ping a → b, ${COUNT} × every ${INTERVAL} s, medians (ms):`);

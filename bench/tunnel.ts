@@ -5,6 +5,7 @@
  *                            --idle-seconds 60 --only direct,tinc --json
  *                            --cpu-prof DIR --no-build
  *                            --idle-rounds N --idle-settle S --idle-vs OTHER_TREE
+ *                            --vs OTHER_TREE (its Switchback cases beside ours, every round)
  *                            --cpu-prof-case NAME --node-flags "V8 FLAGS"]
  *
  * Three network namespaces (test/support/netns.ts: relay, a, b on one bridge,
@@ -109,6 +110,7 @@ const { values } = parseArgs({
     'idle-rounds': { type: 'string', default: '1' },
     'idle-settle': { type: 'string', default: '3' },
     'idle-vs': { type: 'string' },
+    vs: { type: 'string' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
@@ -128,6 +130,10 @@ const IDLE_SETTLE = positive('idle-settle');
 /** Another build's dist/cli.js to measure idle beside this tree's, alternating. */
 const IDLE_VS = values['idle-vs'] ? join(resolve(values['idle-vs']), 'dist', 'cli.js') : undefined;
 if (IDLE_VS && !existsSync(IDLE_VS)) usage(`--idle-vs: ${IDLE_VS} does not exist (build it first)`);
+/** Another build's dist/cli.js whose Switchback cases run beside this tree's
+ * in every round, back to back, the order swapped each round (before/after). */
+const VS = values.vs ? join(resolve(values.vs), 'dist', 'cli.js') : undefined;
+if (VS && !existsSync(VS)) usage(`--vs: ${VS} does not exist (build it first)`);
 /** Extra flags for node itself in this build's daemons (e.g. V8 tiering
  * experiments), space-separated; not given to the --idle-vs build. */
 const NODE_FLAGS = values['node-flags'].split(' ').filter((flag) => flag !== '');
@@ -511,6 +517,49 @@ function roundRatios(results: Partial<Record<CaseName, CaseResult>>): Record<str
   return out;
 }
 
+/** This build over the --vs build, per case: throughput, CPU per GB, added RTT. */
+function vsRatios(
+  ours: Partial<Record<CaseName, CaseResult>>,
+  theirs: Partial<Record<CaseName, CaseResult>>,
+): Record<string, Record<string, number | null>> {
+  const out: Record<string, Record<string, number | null>> = {};
+  const div = (x?: number | null, y?: number | null) =>
+    x != null && y != null && y !== 0 ? round3(x / y) : null;
+  for (const name of CASES) {
+    const [a, b] = [ours[name], theirs[name]];
+    if (!a || !b) continue;
+    out[name] = {
+      mbps: div(a.mbps, b.mbps),
+      cpuSecPerGB: div(a.cpuSecPerGB, b.cpuSecPerGB),
+      rttMs: div(a.rttMs, b.rttMs),
+    };
+    for (const size of SIZES) {
+      const [x, y] = [a.udp?.[size], b.udp?.[size]];
+      if (x && y) out[name][`udp${size}Pps`] = div(x.receivedPps, y.receivedPps);
+    }
+  }
+  return out;
+}
+
+function vsText(
+  ours: Partial<Record<CaseName, CaseResult>>,
+  theirs: Partial<Record<CaseName, CaseResult>>,
+): string {
+  const lines = [`beside ${VS} (--vs), the same rounds, back to back:`];
+  const fmt = (n: number | null | undefined, d = 1) => (n == null ? '—' : n.toFixed(d));
+  for (const [name, r] of Object.entries(vsRatios(ours, theirs))) {
+    const b = theirs[name as CaseName]!;
+    lines.push(
+      `  ${name.padEnd(14)} --vs ${fmt(b.mbps)} Mbit/s (${b.rounds.map((x) => x.mbps.toFixed(0)).join(' / ')}), ${fmt(b.cpuSecPerGB, 2)} CPU s/GB; this/vs: ${Object.entries(
+        r,
+      )
+        .map(([k, v]) => `${k} ${fmt(v, 2)}`)
+        .join(', ')}`,
+    );
+  }
+  return lines.join('\n');
+}
+
 function tableText(
   results: Partial<Record<CaseName, CaseResult>>,
   rat: Record<string, number | null>,
@@ -603,21 +652,41 @@ async function main(): Promise<void> {
     };
     const selected = CASES.filter((name) => ONLY.has(name));
     const perCase = new Map<CaseName, RoundFigures[]>(selected.map((n) => [n, []]));
+    const perCaseVs = new Map<CaseName, RoundFigures[]>();
     for (let r = 0; r < ROUNDS; r++) {
       // Rotate the order each round so a busy spell of the machine does not
       // always fall on the same case.
       const order = selected.map((_, i) => selected[(i + r) % selected.length]!);
       for (const name of order) {
-        log(`round ${r + 1}/${ROUNDS}: ${name} …`);
-        const figures = await runCase(name, ctx);
-        perCase.get(name)!.push(figures);
-        log(
-          `  ${name}: ${figures.mbps.toFixed(1)} Mbit/s, rtt ${figures.rttMs.toFixed(3)} ms, ${figures.cpuSecPerGB === null ? '—' : figures.cpuSecPerGB.toFixed(2)} CPU s/GB`,
-        );
+        const builds =
+          VS && name !== 'underlay' && name !== 'tinc'
+            ? r % 2 === 0
+              ? (['this', 'vs'] as const)
+              : (['vs', 'this'] as const)
+            : (['this'] as const);
+        for (const build of builds) {
+          const label = build === 'vs' ? `${name} (--vs)` : name;
+          log(`round ${r + 1}/${ROUNDS}: ${label} …`);
+          useCli(build === 'vs' ? VS : undefined);
+          let figures: RoundFigures;
+          try {
+            figures = await runCase(name, ctx);
+          } finally {
+            useCli();
+          }
+          const into = build === 'vs' ? perCaseVs : perCase;
+          if (!into.has(name)) into.set(name, []);
+          into.get(name)!.push(figures);
+          log(
+            `  ${label}: ${figures.mbps.toFixed(1)} Mbit/s, rtt ${figures.rttMs.toFixed(3)} ms, ${figures.cpuSecPerGB === null ? '—' : figures.cpuSecPerGB.toFixed(2)} CPU s/GB`,
+          );
+        }
       }
     }
     const results: Partial<Record<CaseName, CaseResult>> = {};
     for (const [name, rounds] of perCase) results[name] = summarise(name, rounds);
+    const vsResults: Partial<Record<CaseName, CaseResult>> = {};
+    for (const [name, rounds] of perCaseVs) vsResults[name] = summarise(name, rounds);
     if (results.tinc) results.tinc.config = ctx.tinc.config;
     let idle: Record<string, unknown> | undefined;
     if (ONLY.has('idle') && IDLE_SECONDS > 0) {
@@ -643,10 +712,22 @@ async function main(): Promise<void> {
       ...results,
       ratios: rat,
       roundRatios: roundRatios(results),
+      vs: VS
+        ? {
+            cli: VS,
+            ...vsResults,
+            thisOverVs: vsRatios(results, vsResults),
+            // The other build's rounds over this run's tinc rounds.
+            roundRatios: roundRatios({ ...vsResults, tinc: results.tinc }),
+          }
+        : null,
       idle: idle ?? null,
     };
     if (values.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
-    else console.log(tableText(results, rat, idle));
+    else {
+      console.log(tableText(results, rat, idle));
+      if (VS) console.log(vsText(results, vsResults));
+    }
   } finally {
     await stopAll();
     await closeUnderlay(underlay);

@@ -4,10 +4,12 @@
  *   send(frame) ─▶ paths for the route ─▶ Session.seal ─▶ relay | direct | both
  *                                                        └▶ resend ring (direct only)
  *
- * sendBatch(frames) from a plain TAP, to a peer with BATCHED_DATA: the frames
- * of one read go as few BATCH messages as fit (MAX_BATCH_BYTES each), one
- * seal and one socket write each; a lone frame goes as ETHERNET, at once —
- * nothing waits to be batched.
+ * sendBatch(frames), to a peer with BATCHED_DATA: the plain frames of one
+ * read go as few BATCH messages as fit (MAX_BATCH_BYTES each, FrameGroup),
+ * one seal and one socket write each; a lone frame goes at once — nothing
+ * waits to be batched. From an offloaded TAP the frames without GSO are
+ * plain too (checksum completed, header stripped), and so are the segments
+ * of a super-frame split for a peer that takes no super-frames.
  *
  * `route` is the chart's context.transport, set by the chart's `routeFrames`
  * action and by nothing else. The paths are chosen BEFORE sealing: a sealed
@@ -28,17 +30,21 @@ import type { ConnectionTimings } from '../machines/connection-timings.js';
 import { Capability, hasCapability } from '../protocol/capabilities.js';
 import { readDataSequence } from '../protocol/codec.js';
 import {
-  BATCH_LENGTH_BYTES,
-  ETHERNET_HEADER_BYTES,
-  MAX_BATCH_BYTES,
   MAX_SEALED_BYTES,
   MAX_SUPERFRAME_BYTES,
   SealedKind,
   type SealedMessage,
 } from '../protocol/frames.js';
 import { SoftwareGso } from '../tap/gso.js';
+import {
+  emptyVnetHeader,
+  readVnetHeader,
+  VnetGso,
+  type VnetHeader,
+} from '../tap/virtio-net-hdr.js';
 import type { DirectLinks } from './direct-links.js';
 import { DropReason } from './drop-reasons.js';
+import { FrameGroup } from './frame-group.js';
 import type { PeerCounters } from './peer-counters.js';
 import type { PathName } from './peer-ports.js';
 import type { RelayPath } from './relay-uplink.js';
@@ -99,8 +105,17 @@ export class PeerSender {
       this.#gsoSent++;
     }
   };
-  /** The frames of the BATCH being gathered, during one sendBatch() call. */
-  readonly #group: Uint8Array[] = [];
+  /** During one grouped sendBatch() call: the BATCH being gathered, the
+   * session it is sealed with, which input frames failed, and the input frame
+   * that software GSO is splitting. */
+  readonly #group = new FrameGroup();
+  #groupSession: Session | undefined;
+  readonly #failed: boolean[] = [];
+  #owner = 0;
+  readonly #gatherSegment = (segment: Uint8Array): void => {
+    this.#gather(segment, this.#owner, true); // the segment is GSO's reused buffer
+  };
+  readonly #header: VnetHeader = emptyVnetHeader();
   #route: Transport = 'relay';
   /** Last sequence number put on each path in this session; -1 for none. */
   #lastSeqOn: Record<PathName, number> = { relay: -1, direct: -1 };
@@ -204,59 +219,92 @@ export class PeerSender {
     if (paths & Paths.RELAY) this.#sendOn('relay', sealed, true);
   }
 
-  /** The frames of one device read; returns how many were sent. To a peer
-   * with BATCHED_DATA, plain frames go as BATCH messages; otherwise, and
-   * for super-frames (an offloaded TAP), send() for each. */
+  /**
+   * The frames of one device read; returns how many were taken. To a peer
+   * with BATCHED_DATA the plain frames among them go as BATCH messages (a
+   * lone frame from a plain TAP as ETHERNET, at once). From an offloaded TAP
+   * "plain" is every frame without GSO — its checksum completed and its
+   * header stripped — and, for a peer without OFFLOAD_SUPERFRAMES, every
+   * segment of a super-frame split here; a peer with it gets each GSO
+   * super-frame whole, as SUPERFRAME, in its place in the order.
+   */
   sendBatch(frames: readonly Uint8Array[]): number {
-    const session = frames.length > 1 ? this.#options.session() : null;
-    if (
-      session !== null &&
-      this.#vnetHdrBytes === 0 &&
-      hasCapability(session.capabilities, Capability.BATCHED_DATA)
-    ) {
-      return this.#sendBatched(session, frames);
+    const session = this.#options.session();
+    if (session !== null && hasCapability(session.capabilities, Capability.BATCHED_DATA)) {
+      const superframes = hasCapability(session.capabilities, Capability.OFFLOAD_SUPERFRAMES);
+      // A lone frame from an offloaded TAP to a peer that takes super-frames
+      // goes whole, as one SUPERFRAME: no checksum to complete here.
+      if (frames.length > 1 || (this.#vnetHdrBytes > 0 && !superframes)) {
+        return this.#sendGrouped(session, frames, superframes);
+      }
     }
     let sent = 0;
     for (let i = 0; i < frames.length; i++) if (this.send(frames[i]!)) sent++;
     return sent;
   }
 
-  #sendBatched(session: Session, frames: readonly Uint8Array[]): number {
-    const group = this.#group;
-    let bytes = 0;
-    let sent = 0;
+  #sendGrouped(session: Session, frames: readonly Uint8Array[], superframes: boolean): number {
+    const failed = this.#failed;
+    failed.length = frames.length;
+    failed.fill(false);
+    this.#groupSession = session;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i]!;
-      const size = BATCH_LENGTH_BYTES + frame.length;
-      if (frame.length < ETHERNET_HEADER_BYTES || size > MAX_BATCH_BYTES) {
-        // Not batchable (a runt, or one that fills a batch alone): on its own,
-        // after what came before it, so the order holds.
-        sent += this.#flush(session);
-        bytes = 0;
-        if (this.send(frame)) sent++;
+      if (this.#vnetHdrBytes === 0) {
+        if (FrameGroup.batchable(frame)) this.#gather(frame, i, false);
+        else failed[i] = !this.#alone(frame); // a runt, or one that fills a BATCH
         continue;
       }
-      if (bytes + size > MAX_BATCH_BYTES) {
-        sent += this.#flush(session);
-        bytes = 0;
+      if (
+        superframes &&
+        readVnetHeader(frame, this.#header) &&
+        this.#header.gsoType !== VnetGso.NONE
+      ) {
+        this.#flush(); // what came before it goes first
+        failed[i] = !this.send(frame);
+        continue;
       }
-      group.push(frame);
-      bytes += size;
+      this.#owner = i;
+      const result = (this.#gso as SoftwareGso).split(frame, this.#gatherSegment);
+      if (typeof result === 'string') failed[i] = !this.#options.counters.drop(result);
     }
-    return sent + this.#flush(session);
+    this.#flush();
+    this.#groupSession = undefined;
+    let sent = 0;
+    for (let i = 0; i < frames.length; i++) if (!failed[i]) sent++;
+    return sent;
   }
 
-  /** The gathered group out: one frame as ETHERNET, more as one BATCH. */
-  #flush(session: Session): number {
+  /** A frame for the group; a frame too large for one goes alone, after it. */
+  #gather(frame: Uint8Array, owner: number, copy: boolean): void {
+    const group = this.#group;
+    if (!FrameGroup.batchable(frame)) {
+      if (!this.#alone(frame)) this.#failed[owner] = true;
+      return;
+    }
+    if (!group.fits(frame)) this.#flush();
+    group.add(frame, owner, copy);
+  }
+
+  /** The group so far out, then `frame` on its own, so the order holds. */
+  #alone(frame: Uint8Array): boolean {
+    this.#flush();
+    return this.#sealAndSend(this.#groupSession as Session, frame, SealedKind.ETHERNET);
+  }
+
+  /** The gathered group out: one frame as ETHERNET, more as one BATCH. A
+   * failure fails every input frame that had a frame in it. */
+  #flush(): void {
     const group = this.#group;
     const n = group.length;
-    if (n === 0) return 0;
+    if (n === 0) return;
+    const session = this.#groupSession as Session;
     const ok =
       n === 1
-        ? this.#sealAndSend(session, group[0]!, SealedKind.ETHERNET)
-        : this.#sealAndSendBatch(session, group);
-    group.length = 0;
-    return ok ? n : 0;
+        ? this.#sealAndSend(session, group.frames[0]!, SealedKind.ETHERNET)
+        : this.#sealAndSendBatch(session, group.frames);
+    if (!ok) for (let i = 0; i < n; i++) this.#failed[group.owners[i]!] = true;
+    group.clear();
   }
 
   /** Seal a control message (PING, PONG, MIGRATE) and send it on `path`, if it can go now. */

@@ -103,11 +103,12 @@ function peerRow(peer: PeerStatus, now: number): string[] {
  * (RETRY, DIAL_TIMEOUT…) is in REASON; this keeps the fallback's own.
  */
 export function pathCell(peer: PeerStatus, now: number): string {
-  if (peer.path !== 'relay') return peer.path;
+  if (peer.path !== 'relay') return peer.idle ? `${peer.path}, idle` : peer.path;
   const parts = ['relay'];
   if (peer.lastFallback)
     parts.push(`${age(now - peer.lastFallback.at)} (${peer.lastFallback.reason})`);
   let cell = parts.join(' ');
+  if (peer.idle) cell += ', idle';
   if (peer.state.startsWith('attemptingDirect')) cell += ', trying direct';
   else if (peer.nextAttemptAt !== null) cell += `, next try in ${age(peer.nextAttemptAt - now)}`;
   return cell;

@@ -317,6 +317,7 @@ export class NodeObservation implements NodeObserver {
       endpoint: endpoint ? hostPort(endpoint.host, endpoint.port, endpoint.family) : null,
       lastHandshake: link.lastHandshake,
       paired: link.paired,
+      idle: link.activity.sleeping,
       paths: { relay: figures('relay'), direct: figures('direct') },
       session: sessionStatus(link),
       drops: withGapsSkipped(link.drops, link.ordering.skipped),

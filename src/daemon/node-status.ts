@@ -57,6 +57,9 @@ export interface PeerStatus {
   lastHandshake: number | null;
   /** The relay has paired us with this peer (both sides asked). */
   paired: boolean;
+  /** No data to or from the peer for `idleAfterMs` (broadcast chatter aside):
+   * its heartbeat and relay probes run at their idle pace (docs/protocol.md §10.2). */
+  idle: boolean;
   paths: Record<PathName, PathFigures>;
   /** The end-to-end session in use; null before the first handshake. */
   session: SessionStatus | null;

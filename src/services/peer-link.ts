@@ -10,7 +10,7 @@
  * The connection chart (src/machines/connection.ts, run by src/daemon/peer-chart.ts)
  * decides; its actors act through PeerPorts, its named actions through
  * EffectPorts (connection-effects.ts); the data plane tells it things through
- * onChartEvent. `activity` counts data batches both ways (the quiet heartbeat).
+ * onChartEvent. `activity` sees data batches both ways (the quiet heartbeat).
  */
 import type { Identity } from '../crypto/identity.js';
 import type { Session } from '../crypto/session.js';
@@ -70,7 +70,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
   readonly counters: PeerCounters;
   readonly migration: PeerMigration;
   readonly sender: PeerSender;
-  readonly activity = new DataActivity();
+  readonly activity: DataActivity;
   /** The peer's direct address from ESTABLISHED; null until paired (or when it does not listen). */
   endpoint: Address | null = null;
   paired = false;
@@ -93,6 +93,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
     this.timings = options.timings;
     this.quality = options.quality;
     const log = options.log;
+    this.activity = new DataActivity(options.vnetHdrBytes ?? 0);
     const counters = new PeerCounters({ warn: (line) => log?.('warn', line) });
     this.counters = counters;
     this.migration = new PeerMigration({ onStale: () => counters.drop(DropReason.STALE_ATTEMPT) });
@@ -135,7 +136,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
       onPong: (path, id) => this.#probes.answered(path, id),
       onPeerMigrated: (attemptId) => this.migration.arrived(attemptId),
     });
-    this.#receiver.onFrames(() => this.activity.seen());
+    this.#receiver.onFrames((frames) => this.activity.seenFrames(frames));
     this.#probes = new PeerProbes({
       quality: options.quality,
       pingDirect: (id, echo) => this.#links.ping(id, echo),
@@ -170,7 +171,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
   }
 
   sendBatch(frames: readonly Uint8Array[]): number {
-    this.activity.seen();
+    this.activity.seenFrames(frames);
     return this.sender.sendBatch(frames);
   }
 
@@ -197,8 +198,7 @@ export class PeerLink implements PeerPorts, EffectPorts {
     const endpoint = { family: observed.family, host: observed.host, port: listenPort };
     const changed = this.endpoint?.host !== endpoint.host || this.endpoint?.port !== endpoint.port;
     this.endpoint = listenPort > 0 ? endpoint : null;
-    // The chart hears an address only once a session exists, so an upgrade
-    // attempt always has keys to prove (onSession tells it then).
+    // The chart hears an address once a session exists: an attempt has keys to prove.
     if (!this.#session.current) this.#session.start();
     else if (changed && this.endpoint) this.#tell({ type: 'PEER_ADDRESS', address: this.endpoint });
   }

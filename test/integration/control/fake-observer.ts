@@ -46,6 +46,7 @@ export function samplePeer(overrides: Partial<PeerStatus> = {}): PeerStatus {
     endpoint: '127.0.0.1:7443',
     lastHandshake: Date.now() - 12_000,
     paired: true,
+    idle: false,
     session: {
       role: 'initiator',
       capabilities: [],

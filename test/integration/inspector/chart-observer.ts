@@ -229,6 +229,7 @@ export function createChartObserver(options: ChartObserverOptions): ChartObserve
       endpoint: snapshot.context.peerAddress ? '127.0.0.1:9' : null,
       lastHandshake: startedAt,
       paired: true,
+      idle: false,
       session: null,
       paths: {
         relay: {

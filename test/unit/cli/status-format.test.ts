@@ -20,6 +20,15 @@ describe('status table', () => {
     expect(row).not.toContain('offline');
     expect(row).toMatch(/ms\//);
   });
+
+  it('says when a peer is idle (its heartbeat at the idle pace), on either path', () => {
+    const now = Date.now();
+    expect(pathCell(samplePeer({ path: 'direct', idle: true }), now)).toBe('direct, idle');
+    expect(pathCell(samplePeer({ path: 'direct', idle: false }), now)).toBe('direct');
+    expect(pathCell(samplePeer({ path: 'relay', state: 'usingRelay', idle: true }), now)).toBe(
+      'relay, idle',
+    );
+  });
 });
 
 describe('the relay lines', () => {

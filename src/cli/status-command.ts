@@ -108,7 +108,6 @@ export function pathCell(peer: PeerStatus, now: number): string {
   if (peer.lastFallback)
     parts.push(`${age(now - peer.lastFallback.at)} (${peer.lastFallback.reason})`);
   let cell = parts.join(' ');
-  if (peer.idle) cell += ', idle';
   if (peer.state.startsWith('attemptingDirect')) cell += ', trying direct';
   else if (peer.nextAttemptAt !== null) cell += `, next try in ${age(peer.nextAttemptAt - now)}`;
   return cell;

@@ -57,8 +57,10 @@ export interface PeerStatus {
   lastHandshake: number | null;
   /** The relay has paired us with this peer (both sides asked). */
   paired: boolean;
-  /** No data to or from the peer for `idleAfterMs` (broadcast chatter aside):
-   * its heartbeat and relay probes run at their idle pace (docs/protocol.md §10.2). */
+  /** On the direct path, no data to or from the peer for `idleAfterMs`
+   * (broadcast chatter aside): the direct heartbeat and the relay probes run
+   * at their idle pace (docs/protocol.md §10.2). Always false on the relay
+   * path, where no heartbeat runs. */
   idle: boolean;
   paths: Record<PathName, PathFigures>;
   /** The end-to-end session in use; null before the first handshake. */

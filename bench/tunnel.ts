@@ -40,7 +40,7 @@
  * process goes on every exit path (SIGINT included), bounded in time.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -403,6 +403,7 @@ async function measureIdleOnce(ctx: Context, comparing: boolean): Promise<IdleRo
       round3(((cpuSeconds(pids[k]) - before[k]!) / elapsed) * 100);
     return {
       seconds: round1(elapsed),
+      nodeRssMiB: rssMiB(pids.a),
       nodePercentOfCore: percent('a'),
       peerPercentOfCore: percent('b'),
       relayPercentOfCore: percent('relay'),
@@ -412,8 +413,15 @@ async function measureIdleOnce(ctx: Context, comparing: boolean): Promise<IdleRo
   }
 }
 
+/** Resident memory of `pid` (VmRSS from /proc/<pid>/status), MiB. */
+function rssMiB(pid: number): number {
+  const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return kib === undefined ? Number.NaN : round1(Number(kib) / 1024);
+}
+
 interface IdleRound {
   seconds: number;
+  nodeRssMiB: number;
   nodePercentOfCore: number;
   peerPercentOfCore: number;
   relayPercentOfCore: number;
@@ -437,7 +445,7 @@ async function measureIdle(ctx: Context): Promise<Record<string, unknown>> {
         const r = await measureIdleOnce(ctx, build === 'vs');
         (build === 'vs' ? theirs : ours).push(r);
         log(
-          `idle round ${round + 1} ${build === 'vs' ? 'vs' : 'this'}: node ${r.nodePercentOfCore}% peer ${r.peerPercentOfCore}% relay ${r.relayPercentOfCore}%`,
+          `idle round ${round + 1} ${build === 'vs' ? 'vs' : 'this'}: node ${r.nodePercentOfCore}% (RSS ${r.nodeRssMiB} MiB) peer ${r.peerPercentOfCore}% relay ${r.relayPercentOfCore}%`,
         );
       } finally {
         useCli();
@@ -447,6 +455,7 @@ async function measureIdle(ctx: Context): Promise<Record<string, unknown>> {
   const med = (rounds: IdleRound[], k: keyof IdleRound) => round3(median(rounds.map((r) => r[k])));
   const summary = (rounds: IdleRound[]) => ({
     nodePercentOfCore: med(rounds, 'nodePercentOfCore'),
+    nodeRssMiB: med(rounds, 'nodeRssMiB'),
     peerPercentOfCore: med(rounds, 'peerPercentOfCore'),
     relayPercentOfCore: med(rounds, 'relayPercentOfCore'),
     rounds,

@@ -27,6 +27,9 @@
  *       packed back to back in one fresh Buffer. A read error other than
  *       EAGAIN/EINTR calls onBatch(error) once and stops the reader.
  *   stopReader(reader) -> undefined   (idempotent)
+ *   openAddressEvents() -> fd
+ *       a netlink socket that is readable when a link or an address changes
+ *       (read it with startReader, close it with close)
  */
 #ifndef NAPI_VERSION
 #define NAPI_VERSION 8
@@ -36,10 +39,13 @@
 #include <stdio.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -429,6 +435,31 @@ static napi_value tap_stop_reader(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- address changes ---------------------------------------------------- */
+
+/* A non-blocking NETLINK_ROUTE socket subscribed to link and IPv4/IPv6
+ * address changes: the kernel sends a message when an address comes or goes
+ * or an interface goes up or down, and nothing otherwise. The JS side reads
+ * it with startReader() (the messages are only a wake-up: it then lists the
+ * addresses with getifaddrs) and closes it with close(). */
+static napi_value netlink_open_addresses(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "bind");
+  }
+  napi_value result;
+  CHECK(env, napi_create_int32(env, fd, &result));
+  return result;
+}
+
 void register_aead(napi_env env, napi_value exports); /* aead.c */
 
 NAPI_MODULE_INIT() {
@@ -438,6 +469,7 @@ NAPI_MODULE_INIT() {
       {"writeFrames", NULL, tap_write_frames, NULL, NULL, NULL, napi_enumerable, NULL},
       {"startReader", NULL, tap_start_reader, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stopReader", NULL, tap_stop_reader, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openAddressEvents", NULL, netlink_open_addresses, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;

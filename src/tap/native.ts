@@ -22,6 +22,9 @@ export interface NativeTap {
     onBatch: NativeBatchCallback,
   ): NativeReader;
   stopReader(reader: NativeReader): void;
+  /** A netlink socket, readable when a link or an address changes (read it
+   * with startReader, close it with close). */
+  openAddressEvents(): number;
 }
 
 export type NativeBatchCallback = (

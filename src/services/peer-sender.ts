@@ -251,8 +251,7 @@ export class PeerSender {
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i]!;
       if (this.#vnetHdrBytes === 0) {
-        if (FrameGroup.batchable(frame)) this.#gather(frame, i, false);
-        else failed[i] = !this.#alone(frame); // a runt, or one that fills a BATCH
+        this.#gather(frame, i, false);
         continue;
       }
       if (
@@ -275,7 +274,8 @@ export class PeerSender {
     return sent;
   }
 
-  /** A frame for the group; a frame too large for one goes alone, after it. */
+  /** A frame for the group; one that cannot be in a BATCH (a runt, or one
+   * that fills a BATCH alone) goes alone, after what came before it. */
   #gather(frame: Uint8Array, owner: number, copy: boolean): void {
     const group = this.#group;
     if (!FrameGroup.batchable(frame)) {

@@ -15,37 +15,20 @@
  * idle`. Needs root and /dev/net/tun; without them it fails, it never skips.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  assertNamespaceCapable,
-  execIn,
-  listNamespaces,
-  spawnIn,
-  stopProcess,
-  type Underlay,
-} from '../support/netns.js';
-import { NetnsVpn, OVERLAY, until } from './netns-vpn.js';
+import { describe, expect, it } from 'vitest';
+import { execIn, spawnIn, stopProcess } from '../support/netns.js';
+import { OVERLAY, until } from './netns-vpn.js';
+import { netnsVpnForFile } from './netns-vpn-suite.js';
 
-let vpn: NetnsVpn;
-let underlay: Underlay;
-
-beforeAll(async () => {
-  assertNamespaceCapable();
-  vpn = await NetnsVpn.start({ prefix: 'sbq' });
-  underlay = vpn.underlay;
-}, 60_000);
-
-afterAll(async () => {
-  if (!vpn) return;
-  await vpn.close();
-  expect(await listNamespaces(underlay.id)).toEqual([]);
-}, 60_000);
+const suite = netnsVpnForFile('sbq');
 
 /** The overlay's broadcast address (OVERLAY is a /24 in the test's namespaces). */
 const OVERLAY_BROADCAST = OVERLAY.a.replace(/\.\d+$/, '.255');
 
 describe('the quiet heartbeat on real TAPs', () => {
   it('broadcast chatter leaves an idle peer idle; one unicast ping wakes it', async () => {
+    const { vpn } = suite;
+    const { underlay } = vpn;
     // b must not answer the broadcast echoes (the kernel's default, made sure).
     const sysctl = await execIn(underlay.ns.b, 'sysctl', [
       '-w',

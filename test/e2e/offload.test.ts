@@ -22,36 +22,23 @@
  * Behaviour only; speed belongs to `npm run bench:tunnel`. Needs root and
  * /dev/net/tun; without them it fails, it never skips.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PeerStatus } from '../../src/daemon/node-status.js';
 import { iperfTcp } from '../support/iperf.js';
-import { assertNamespaceCapable, listNamespaces, type Underlay } from '../support/netns.js';
-import { NetnsVpn, OVERLAY, type Role, type VpnNodes } from './netns-vpn.js';
+import { OVERLAY, type Role, type VpnNodes } from './netns-vpn.js';
+import { netnsVpnForFile } from './netns-vpn-suite.js';
 
 /** An MTU-1400 frame sealed: 14 + 1400 (+ 4 VLAN) Ethernet, kind byte, DATA header, tag. */
 const LARGEST_PLAIN_DATA_FRAME = 1418 + 1 + 18 + 16;
 
-let vpn: NetnsVpn;
-let underlay: Underlay;
-
-beforeAll(async () => {
-  assertNamespaceCapable();
-  vpn = await NetnsVpn.start({ prefix: 'sbo' });
-  underlay = vpn.underlay;
-}, 60_000);
-
-afterAll(async () => {
-  if (!vpn) return;
-  await vpn.close();
-  expect(await listNamespaces(underlay.id)).toEqual([]);
-}, 60_000);
+const suite = netnsVpnForFile('sbo');
 
 async function withNodes(
   label: string,
   upFlags: Partial<Record<Role, readonly string[]>>,
   body: (nodes: VpnNodes) => Promise<void>,
 ): Promise<void> {
-  const nodes = await vpn.startNodes(label, undefined, upFlags);
+  const nodes = await suite.vpn.startNodes(label, undefined, upFlags);
   try {
     await body(nodes);
   } catch (error) {
@@ -65,8 +52,8 @@ async function withNodes(
 async function iperf(from: Role, port: number): Promise<number> {
   const to: Role = from === 'a' ? 'b' : 'a';
   const report = await iperfTcp({
-    clientNs: underlay.ns[from],
-    serverNs: underlay.ns[to],
+    clientNs: suite.vpn.underlay.ns[from],
+    serverNs: suite.vpn.underlay.ns[to],
     serverAddress: OVERLAY[to],
     port,
     seconds: 2,

@@ -16,8 +16,15 @@
  * out, reply out or in) from /proc: utime+stime over the pings, less what
  * the same daemon used over as long a quiet stretch just before.
  *
- *   npm run bench:latency [-- --count 20 --interval 0.2 --json --no-build
- *                             --node-flags "V8 FLAGS"]
+ * Switchback is measured twice: "direct", just after the path is up (V8
+ * still runs the per-frame code in its interpreter), and "directWarm", the
+ * same pings after a flood of --warm pings has carried traffic (V8 has
+ * compiled it: a node that has been up a while). And the floor any Node
+ * daemon stands on here, "nodeEcho": a plain UDP echo between two Node
+ * processes in a and b (bench/tunnel/node-echo.ts).
+ *
+ *   npm run bench:latency [-- --count 20 --interval 0.2 --warm 20000 --json
+ *                             --no-build --node-flags=V8_FLAGS]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -27,12 +34,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { closeUnderlay, createUnderlay, execIn, type Underlay } from '../test/support/netns.js';
+import { nodeEcho } from './tunnel/node-echo.js';
 import { median, parseTcpdumpLine } from './tunnel/parse.js';
 import { cpuSeconds } from './tunnel/proc-cpu.js';
 import { type BenchProcess, startIn, until } from './tunnel/processes.js';
 import {
   CLI,
   makeKeys,
+  peerStatus,
   REPO_ROOT,
   SB_OVERLAY,
   startNodes,
@@ -49,10 +58,12 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
+    warm: { type: 'string', default: '20000' },
   },
 });
 const COUNT = Number(values.count);
 const INTERVAL = Number(values.interval);
+const WARM = Number(values.warm);
 const NODE_FLAGS = values['node-flags'].split(' ').filter((flag) => flag !== '');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -178,6 +189,25 @@ async function pingAndSplit(
   return summarise(splits(tapA, tapB, wire, underlay.addr.a, minUnderlayBytes));
 }
 
+/** Quiet CPU over as long as the pings take, then the pings, split; and the
+ * CPU each daemon spent per ping above its quiet rate. */
+async function directPass(underlay: Underlay, daemons: number[]): Promise<Record<string, unknown>> {
+  const quietMs = COUNT * INTERVAL * 1000;
+  const q0 = daemons.map(cpuSeconds);
+  await sleep(quietMs);
+  const q1 = daemons.map(cpuSeconds);
+  const t0 = performance.now();
+  const split = await pingAndSplit(underlay, 'sb0', SB_OVERLAY.b, 'tcp port 7443', 120);
+  const busyMs = performance.now() - t0;
+  const p1 = daemons.map(cpuSeconds);
+  const perPingUs = daemons.map((_, i) => {
+    const idlePerMs = (q1[i]! - q0[i]!) / quietMs;
+    const busy = p1[i]! - q1[i]! - idlePerMs * busyMs;
+    return Math.round((busy / COUNT) * 1e6);
+  });
+  return { ...split, cpuUsPerPing: { a: perPingUs[0], b: perPingUs[1] } };
+}
+
 async function main(): Promise<void> {
   ensureTools({ extra: { tcpdump: 'tcpdump' } });
   if (!values['no-build'] || !existsSync(CLI)) {
@@ -203,6 +233,8 @@ async function main(): Promise<void> {
       const times = [...r.stdout.matchAll(/time=([\d.]+)/g)].map((m) => Number(m[1]));
       result.underlay = { rttMs: median(times) };
     }
+    log('node echo …');
+    result.nodeEcho = await nodeEcho(underlay, COUNT, INTERVAL, WARM);
     log('tinc …');
     const tinc = await prepareTinc(dir, underlay);
     started.push(...startTinc(tinc, underlay));
@@ -224,22 +256,26 @@ async function main(): Promise<void> {
     started.push(pair.a, pair.b);
     await waitForPath(underlay, pair, 'direct');
     await sleep(2_000);
-    // The daemons' own idle use over as long as the pings take, then the pings.
-    const daemons = [pair.a.pid, pair.b.pid];
-    const quietMs = COUNT * INTERVAL * 1000;
-    const q0 = daemons.map(cpuSeconds);
-    await sleep(quietMs);
-    const q1 = daemons.map(cpuSeconds);
-    const t0 = performance.now();
-    const direct = await pingAndSplit(underlay, 'sb0', SB_OVERLAY.b, 'tcp port 7443', 120);
-    const busyMs = performance.now() - t0;
-    const p1 = daemons.map(cpuSeconds);
-    const perPingUs = daemons.map((_, i) => {
-      const idlePerMs = (q1[i]! - q0[i]!) / quietMs;
-      const busy = p1[i]! - q1[i]! - idlePerMs * busyMs;
-      return Math.round((busy / COUNT) * 1e6);
+    result.direct = await directPass(underlay, [pair.a.pid, pair.b.pid]);
+    // The same idle pings once the data path has carried traffic: a flood
+    // first, so V8 has compiled the per-frame path (a daemon that has been
+    // up a while is in this state; one just started runs it in the
+    // interpreter), then as long a quiet stretch as before.
+    await execIn(underlay.ns.a, 'ping', ['-n', '-q', '-f', '-c', String(WARM), SB_OVERLAY.b], {
+      timeoutMs: 120_000,
     });
-    result.direct = { ...direct, cpuUsPerPing: { a: perPingUs[0], b: perPingUs[1] } };
+    const after = await Promise.all([
+      peerStatus(underlay, pair, 'a'),
+      peerStatus(underlay, pair, 'b'),
+    ]);
+    if (after.some((peer) => peer.path !== 'direct')) {
+      throw new Error(`the flood moved the path: ${after.map((peer) => peer.path).join(', ')}`);
+    }
+    await sleep(2_000);
+    result.directWarm = {
+      warmPings: WARM,
+      ...(await directPass(underlay, [pair.a.pid, pair.b.pid])),
+    };
     if (NODE_FLAGS.length > 0) result.nodeFlags = NODE_FLAGS.join(' ');
     if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
-import { tuneV8ForDaemon } from '../daemon/v8-tuning.js';
 import { errorCode } from '../errors.js';
 import type { ClusterAuth, ClusterOptions } from '../relay/cluster/cluster-options.js';
 import { DEFAULT_LIMITS, type RelayLimits } from '../relay/limits.js';
@@ -170,7 +169,6 @@ export const relayCommand: Command = {
 
   async run(values, io) {
     const options = await serverOptions(values);
-    tuneV8ForDaemon();
     const logger = pino({ level: options.logLevel }, io.stdout).child({ component: 'relay' });
     const server = newServer({ ...options.server, logger });
     try {

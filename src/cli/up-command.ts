@@ -7,7 +7,6 @@ import { attachInspector } from '../daemon/inspector/attach-inspector.js';
 import { createLogger } from '../daemon/logger.js';
 import { createNodeMetrics } from '../daemon/metrics.js';
 import { Node } from '../daemon/node.js';
-import { tuneV8ForDaemon } from '../daemon/v8-tuning.js';
 import { type Command, UsageError } from './command.js';
 
 // `switchback up --config FILE`: run a node in the foreground until
@@ -90,7 +89,6 @@ export const upCommand: Command = {
       level: level as 'info',
       redactAddresses: values['redact-addresses'] === true,
     });
-    tuneV8ForDaemon();
     let node: Node;
     try {
       node = await Node.start(config, { logger });

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-memory-reducer
+#!/usr/bin/env node
 // The `switchback` command: `switchback <command> [options]`. Each command is
 // one file under src/cli/ exporting a Command (src/cli/command.ts); add it to
 // COMMANDS below and it appears in the program's help. Commands load lazily so

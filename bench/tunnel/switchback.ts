@@ -1,13 +1,11 @@
 /**
  * Switchback between namespaces a and b as a user runs it: the built CLI
  * (dist/cli.js), `switchback relay` in the relay namespace (ws:// or wss://),
- * `switchback up` in a and b with real TAP devices. Node starts with the
- * flags the `switchback` bin and the systemd units give it (DAEMON_NODE_FLAGS).
+ * `switchback up` in a and b with real TAP devices.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 import type { PeerStatus } from '../../src/daemon/node-status.js';
 import { execIn, mustExec, type Underlay } from '../../test/support/netns.js';
 import { type BenchProcess, startIn, until } from './processes.js';
@@ -122,7 +120,7 @@ export async function startRelay(
     tls ? 'relay (wss)' : 'relay (ws)',
     underlay.ns.relay,
     process.execPath,
-    [...DAEMON_NODE_FLAGS, cli, ...relayArgs(underlay, tls)],
+    [cli, ...relayArgs(underlay, tls)],
     { cwd: REPO_ROOT, env: env() },
   );
   await relay.waitFor(/relay listening on/, 20_000);
@@ -161,8 +159,7 @@ export interface NodePair {
   configs: { a: string; b: string };
 }
 
-/** Starts `switchback up` in a and b; `nodeArgs` go to node itself after
- * DAEMON_NODE_FLAGS, so they can override them (e.g. --memory-reducer,
+/** Starts `switchback up` in a and b; `nodeArgs` go to node itself (e.g.
  * --cpu-prof), `upFlags` per role to `switchback up` (e.g. --no-offload). */
 export async function startNodes(
   dir: string,
@@ -189,7 +186,6 @@ export async function startNodes(
       underlay.ns[role],
       process.execPath,
       [
-        ...DAEMON_NODE_FLAGS,
         ...(options.nodeArgs ?? []),
         cli,
         'up',

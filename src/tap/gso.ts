@@ -175,21 +175,40 @@ export class SoftwareGso {
 }
 
 /** The one's-complement sum (RFC 1071) of bytes[start, start + length), added
- * to `initial`, not yet folded: big-endian 16-bit words, an odd last byte
- * padded with zero. */
+ * to `initial`: big-endian 16-bit words, an odd last byte padded with zero;
+ * partly folded (below 2^17), so callers may add to it before fold().
+ *
+ * Four bytes per step through a DataView: a big-endian 32-bit word
+ * hi·2^16 + lo is ≡ hi + lo mod 2^16 − 1, which is what end-around-carry
+ * folding keeps, so summing 32-bit words and folding at the end gives the
+ * 16-bit sum. A double holds the running sum exactly (2^53 ≫ 2^16 words of
+ * 2^32). 2.3–2.6 × the byte-pair loop this replaced on 1400 B and 64 KiB
+ * (software GSO checksums every segment: ~16 % of a sender's CPU when its
+ * peer takes no super-frames). */
 export function onesSum(bytes: Uint8Array, start: number, length: number, initial: number): number {
   let sum = initial;
   const end = start + length;
-  const even = start + (length & ~1);
   let i = start;
-  // Fold every 16 Ki words so the sum stays a small integer.
-  while (i < even) {
-    const stop = Math.min(even, i + 32_768);
-    for (; i < stop; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
-    sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  if (length >= 16) {
+    const view = viewOf(bytes);
+    for (const last = end - 3; i < last; i += 4) sum += view.getUint32(i);
   }
-  if (end !== even) sum += bytes[end - 1]! << 8;
+  for (; i + 1 < end; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
+  if (i < end) sum += bytes[i]! << 8;
+  while (sum > 0x1ffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
   return sum;
+}
+
+// The last DataView made, reused while the same bytes come back (GSO sums
+// its one scratch buffer several times per segment).
+let viewBytes: Uint8Array | undefined;
+let view: DataView | undefined;
+function viewOf(bytes: Uint8Array): DataView {
+  if (bytes !== viewBytes || view === undefined) {
+    view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    viewBytes = bytes;
+  }
+  return view;
 }
 
 /** Fold a one's-complement sum into 16 bits. */

@@ -17,7 +17,7 @@
  * the same daemon used over as long a quiet stretch just before.
  *
  * Switchback is measured twice: "direct", just after the path is up (V8
- * still runs the per-frame code in its interpreter), and "directWarm", the
+ * still runs the per-frame code in its baseline tier), and "directWarm", the
  * same pings after a flood of --warm pings has carried traffic (V8 has
  * compiled it: a node that has been up a while). And the floor any Node
  * daemon stands on here, "nodeEcho": a plain UDP echo between two Node
@@ -234,7 +234,14 @@ async function main(): Promise<void> {
       result.underlay = { rttMs: median(times) };
     }
     log('node echo …');
-    result.nodeEcho = await nodeEcho(underlay, COUNT, INTERVAL, WARM);
+    // Settle as the Switchback warm pass does: 2 s, then its quiet stretch.
+    result.nodeEcho = await nodeEcho(
+      underlay,
+      COUNT,
+      INTERVAL,
+      WARM,
+      2_000 + COUNT * INTERVAL * 1000,
+    );
     log('tinc …');
     const tinc = await prepareTinc(dir, underlay);
     started.push(...startTinc(tinc, underlay));
@@ -259,11 +266,18 @@ async function main(): Promise<void> {
     result.direct = await directPass(underlay, [pair.a.pid, pair.b.pid]);
     // The same idle pings once the data path has carried traffic: a flood
     // first, so V8 has compiled the per-frame path (a daemon that has been
-    // up a while is in this state; one just started runs it in the
-    // interpreter), then as long a quiet stretch as before.
-    await execIn(underlay.ns.a, 'ping', ['-n', '-q', '-f', '-c', String(WARM), SB_OVERLAY.b], {
-      timeoutMs: 120_000,
-    });
+    // up a while is in this state; one just started runs it in V8's
+    // baseline tier), then as long a quiet stretch as before.
+    const flood = await execIn(
+      underlay.ns.a,
+      'ping',
+      ['-n', '-q', '-f', '-c', String(WARM), SB_OVERLAY.b],
+      { timeoutMs: 120_000 },
+    );
+    const floodLoss = /([\d.]+)% packet loss/.exec(flood.stdout)?.[1];
+    if (flood.code !== 0 || floodLoss === undefined) {
+      throw new Error(`the warm-up flood failed (${flood.code}): ${flood.stdout}${flood.stderr}`);
+    }
     const after = await Promise.all([
       peerStatus(underlay, pair, 'a'),
       peerStatus(underlay, pair, 'b'),
@@ -274,6 +288,7 @@ async function main(): Promise<void> {
     await sleep(2_000);
     result.directWarm = {
       warmPings: WARM,
+      warmLossPercent: Number(floodLoss),
       ...(await directPass(underlay, [pair.a.pid, pair.b.pid])),
     };
     if (NODE_FLAGS.length > 0) result.nodeFlags = NODE_FLAGS.join(' ');

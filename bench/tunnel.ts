@@ -715,6 +715,8 @@ async function main(): Promise<void> {
         mtu: { switchback: SB_MTU, tinc: TINC_MTU, underlay: 1500 },
         relayLimits: BENCH_RELAY_LIMITS,
         relayKeys: 'relay: ws:// relay; relayWss: wss:// relay (separate keys)',
+        // Node flags this tree's daemons ran with (--node-flags; not the --vs builds').
+        nodeFlags: NODE_FLAGS.join(' '),
         tool: versions(),
         at: new Date().toISOString(),
       },

@@ -4,8 +4,9 @@
  * the idle pings. Its round trip is the underlay plus two Node processes
  * each waking for one datagram and answering it — no TAP, no crypto, no
  * framing. A tunnel's round trip wakes its two daemons twice each (TAP
- * read, socket read), so about twice this, less one underlay, is as low as
- * a Node daemon's added RTT can go here.
+ * read, socket read), so twice this less one underlay is as low as a Node
+ * tunnel's RTT can go here: 2 × (echo − underlay) added over the underlay.
+ * The warm pass waits as long after its flood as bench:latency's does.
  */
 import { execIn, type Underlay } from '../../test/support/netns.js';
 import { median } from './parse.js';
@@ -19,16 +20,23 @@ s.on('message', (m, r) => s.send(m, r.port, r.address));
 s.bind(${PORT}, () => console.log('echo ready'));
 `;
 
-/** argv: host count intervalMs warm. Prints {"cold": [us...], "warm": [us...]}. */
+/** argv: host count intervalMs warm settleMs. Prints {"cold": [us...], "warm": [us...]};
+ * exits 1 if an echo does not come back within a second. */
 const CLIENT = `
-const [host, count, intervalMs, warm] = process.argv.slice(1);
+const [host, count, intervalMs, warm, settleMs] = process.argv.slice(1);
 const s = require('node:dgram').createSocket('udp4');
 const payload = Buffer.alloc(84, 7);
 const out = { cold: [], warm: [] };
 let phase = 'cold', left = Number(count), flood = Number(warm), t0 = 0n;
-const next = () => { t0 = process.hrtime.bigint(); s.send(payload, ${PORT}, host); };
+let lost;
+const next = () => {
+  clearTimeout(lost);
+  lost = setTimeout(() => { console.error('echo lost (' + phase + ')'); process.exit(1); }, 1000);
+  t0 = process.hrtime.bigint(); s.send(payload, ${PORT}, host);
+};
 s.on('message', () => {
-  if (phase === 'flood') { if (--flood > 0) return next(); phase = 'warm'; left = Number(count); return setTimeout(next, 1000); }
+  clearTimeout(lost);
+  if (phase === 'flood') { if (--flood > 0) return next(); phase = 'warm'; left = Number(count); return setTimeout(next, Number(settleMs)); }
   out[phase].push(Number(process.hrtime.bigint() - t0) / 1000);
   if (--left > 0) return setTimeout(next, Number(intervalMs));
   if (phase === 'cold') { phase = 'flood'; return next(); }
@@ -49,6 +57,7 @@ export async function nodeEcho(
   count: number,
   intervalS: number,
   warm: number,
+  settleMs: number,
 ): Promise<NodeEcho> {
   const server: BenchProcess = startIn('node echo', underlay.ns.b, process.execPath, [
     '-e',
@@ -59,8 +68,16 @@ export async function nodeEcho(
     const r = await execIn(
       underlay.ns.a,
       process.execPath,
-      ['-e', CLIENT, underlay.addr.b, String(count), String(intervalS * 1000), String(warm)],
-      { timeoutMs: (2 * count * intervalS + 30) * 1000 },
+      [
+        '-e',
+        CLIENT,
+        underlay.addr.b,
+        String(count),
+        String(intervalS * 1000),
+        String(warm),
+        String(settleMs),
+      ],
+      { timeoutMs: 2 * count * intervalS * 1000 + settleMs + warm + 30_000 },
     );
     if (r.code !== 0) throw new Error(`node echo client: ${r.stderr.trim()}`);
     const { cold, warm: warmed } = JSON.parse(r.stdout) as { cold: number[]; warm: number[] };

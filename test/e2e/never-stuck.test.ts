@@ -23,18 +23,10 @@
  * without them it fails, never skips.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TransitionRecord } from '../../src/daemon/node-status.js';
+import { cutPeer, moveAddress, restorePeer, setLink } from '../support/netns.js';
 import {
-  assertNamespaceCapable,
-  cutPeer,
-  listNamespaces,
-  moveAddress,
-  restorePeer,
-  setLink,
-} from '../support/netns.js';
-import {
-  NetnsVpn,
   OVERLAY,
   type Pinger,
   pingLossIn,
@@ -43,6 +35,7 @@ import {
   until,
   type VpnNodes,
 } from './netns-vpn.js';
+import { netnsVpnForFile } from './netns-vpn-suite.js';
 
 /** nftables tables: one for the a ↔ b path, one for the relay path, so both can be cut at once. */
 const DIRECT_CUT = 'switchback_direct';
@@ -50,32 +43,18 @@ const RELAY_CUT = 'switchback_relay';
 /** b's underlay addresses as it roams (all inside the test's own 10.231.0.0/24). */
 const B_ADDRESSES = ['10.231.0.3', '10.231.0.4', '10.231.0.5'] as const;
 
-let vpn: NetnsVpn;
-
-beforeAll(async () => {
-  // Fails (never skips) where root or /dev/net/tun is missing: CI runs as root.
-  assertNamespaceCapable();
-  vpn = await NetnsVpn.start();
-}, 60_000);
-
-afterAll(async () => {
-  if (!vpn) return;
-  const { id } = vpn.underlay;
-  await vpn.close();
-  // Leak check: no namespace of this run survives.
-  expect(await listNamespaces(id)).toEqual([]);
-}, 60_000);
+const suite = netnsVpnForFile();
 
 /** Starts both nodes on the defaults, waits for the direct path, pings throughout; stops it all. */
 async function scenario(
   label: string,
   body: (nodes: VpnNodes, ping: Pinger) => Promise<void>,
 ): Promise<void> {
-  const nodes = await vpn.startNodes(label);
+  const nodes = await suite.vpn.startNodes(label);
   let ping: Pinger | undefined;
   try {
     await nodes.bothOnPath('direct', 30_000);
-    ping = startPing(vpn.underlay.ns.a, OVERLAY.b, { deadlineS: 150 });
+    ping = startPing(suite.vpn.underlay.ns.a, OVERLAY.b, { deadlineS: 150 });
     await ping.replyAfter(Date.now(), 10_000);
     await sleep(500);
     await body(nodes, ping);
@@ -85,7 +64,7 @@ async function scenario(
     await ping?.stop();
     for (const role of ['a', 'b'] as const) {
       for (const table of [DIRECT_CUT, RELAY_CUT])
-        await restorePeer(vpn.underlay.ns[role], { table }).catch(() => {});
+        await restorePeer(suite.vpn.underlay.ns[role], { table }).catch(() => {});
     }
     await nodes.stop();
   }
@@ -102,9 +81,9 @@ async function directAgain(nodes: VpnNodes, since: number, ms: number): Promise<
 }
 
 /** Cuts (or restores) the a ↔ b underlay in both namespaces; `bAddress` is b's current one. */
-async function cutDirect(bAddress: string = vpn.underlay.addr.b): Promise<void> {
-  await cutPeer(vpn.underlay.ns.a, bAddress, { table: DIRECT_CUT });
-  await cutPeer(vpn.underlay.ns.b, vpn.underlay.addr.a, { table: DIRECT_CUT });
+async function cutDirect(bAddress: string = suite.vpn.underlay.addr.b): Promise<void> {
+  await cutPeer(suite.vpn.underlay.ns.a, bAddress, { table: DIRECT_CUT });
+  await cutPeer(suite.vpn.underlay.ns.b, suite.vpn.underlay.addr.a, { table: DIRECT_CUT });
 }
 /**
  * A restore takes a few commands per namespace: `since` is when it began
@@ -119,19 +98,19 @@ const sinceRestore = (restored: Restored, at: number) => Math.max(0, at - restor
 
 async function restoreDirect(): Promise<Restored> {
   const since = Date.now();
-  await restorePeer(vpn.underlay.ns.a, { table: DIRECT_CUT });
-  await restorePeer(vpn.underlay.ns.b, { table: DIRECT_CUT });
+  await restorePeer(suite.vpn.underlay.ns.a, { table: DIRECT_CUT });
+  await restorePeer(suite.vpn.underlay.ns.b, { table: DIRECT_CUT });
   return { since, at: Date.now() };
 }
 /** Blackholes (or restores) both nodes' path to the relay. */
 async function cutRelay(): Promise<void> {
   for (const role of ['a', 'b'] as const)
-    await cutPeer(vpn.underlay.ns[role], vpn.underlay.addr.relay, { table: RELAY_CUT });
+    await cutPeer(suite.vpn.underlay.ns[role], suite.vpn.underlay.addr.relay, { table: RELAY_CUT });
 }
 async function restoreRelay(): Promise<Restored> {
   const since = Date.now();
   for (const role of ['a', 'b'] as const)
-    await restorePeer(vpn.underlay.ns[role], { table: RELAY_CUT });
+    await restorePeer(suite.vpn.underlay.ns[role], { table: RELAY_CUT });
   return { since, at: Date.now() };
 }
 
@@ -155,7 +134,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 describe('never stuck: recovery in seconds across network namespaces (default timings)', () => {
   it('b roams: its address moves while direct and while on the relay, its interface goes down and up', async () => {
     await scenario('roam', async (nodes, ping) => {
-      const { ns } = vpn.underlay;
+      const { ns } = suite.vpn.underlay;
       const lines: string[] = [];
 
       // 1a. While direct: 10.231.0.3 → 10.231.0.4.
@@ -182,7 +161,7 @@ describe('never stuck: recovery in seconds across network namespaces (default ti
       const refusedAt = Date.now();
       const refuse = { table: DIRECT_CUT, verdict: 'reject' } as const;
       await cutPeer(ns.a, B_ADDRESSES[1], refuse);
-      await cutPeer(ns.b, vpn.underlay.addr.a, { ...refuse, localAddress: B_ADDRESSES[1] });
+      await cutPeer(ns.b, suite.vpn.underlay.addr.a, { ...refuse, localAddress: B_ADDRESSES[1] });
       const backedOff = await until('a on the relay, its retries backed off', 30_000, async () => {
         const peer = await nodes.peer('a');
         const failed = Object.values(peer.failedAttempts).reduce((n, x) => n + x, 0);

@@ -16,21 +16,13 @@
  * test/support/netns.ts); docs/e2e.md has the figures seen.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PeerStatus, TransitionRecord } from '../../src/daemon/node-status.js';
 import { defaultConnectionTimings } from '../../src/machines/connection-timings.js';
 import { iperfTcp } from '../support/iperf.js';
-import {
-  assertNamespaceCapable,
-  cutPeer,
-  execIn,
-  listNamespaces,
-  restorePeer,
-  spawnIn,
-  stopProcess,
-  type Underlay,
-} from '../support/netns.js';
-import { NetnsVpn, OVERLAY, until, type VpnNodes } from './netns-vpn.js';
+import { cutPeer, execIn, restorePeer, spawnIn, stopProcess } from '../support/netns.js';
+import { OVERLAY, until, type VpnNodes } from './netns-vpn.js';
+import { netnsVpnForFile } from './netns-vpn-suite.js';
 import { longestSilence, parsePingLog } from './ping-log.js';
 import { peerStatus, switchback } from './switchback-cli.js';
 
@@ -49,32 +41,15 @@ const FAST_TIMINGS = {
   retry: { baseMs: 500, capMs: 2_000, jitter: 0.2 },
 };
 
-let vpn: NetnsVpn;
-let underlay: Underlay;
+const suite = netnsVpnForFile();
 /** The nodes of the scenario running now (for transitions()). */
 let running: VpnNodes | undefined;
 
 /** The transition log (GET /transitions) of the node in `ns`. */
 async function transitions(ns: string): Promise<TransitionRecord[]> {
   if (!running) throw new Error('no nodes running');
-  return running.transitions(ns === underlay.ns.a ? 'a' : 'b');
+  return running.transitions(ns === suite.vpn.underlay.ns.a ? 'a' : 'b');
 }
-
-beforeAll(async () => {
-  // Fails (never skips) where root or /dev/net/tun is missing: CI runs as root.
-  assertNamespaceCapable();
-  vpn = await NetnsVpn.start();
-  underlay = vpn.underlay;
-}, 60_000);
-
-afterAll(async () => {
-  if (!vpn) return;
-  const relay = vpn.relay.child;
-  await vpn.close();
-  // Leak check: no namespace of this run survives, no process we started lives.
-  expect(await listNamespaces(underlay.id)).toEqual([]);
-  expect(relay.exitCode ?? relay.signalCode).not.toBeNull();
-}, 60_000);
 
 /** Starts both nodes with `timings` (undefined: defaults); stops them when `body` ends. */
 async function withNodes(
@@ -82,7 +57,7 @@ async function withNodes(
   timings: typeof FAST_TIMINGS | undefined,
   body: (configs: { a: string; b: string }) => Promise<void>,
 ): Promise<void> {
-  const nodes = await vpn.startNodes(label, timings);
+  const nodes = await suite.vpn.startNodes(label, timings);
   running = nodes;
   try {
     await body(nodes.configs);
@@ -105,9 +80,9 @@ async function bothOnPath(
   ms: number,
 ): Promise<PeerStatus> {
   return until(`both nodes on path "${path}"`, ms, async () => {
-    const a = await peerStatus(underlay.ns.a, configs.a, 'b');
+    const a = await peerStatus(suite.vpn.underlay.ns.a, configs.a, 'b');
     if (a.path !== path) return undefined;
-    const b = await peerStatus(underlay.ns.b, configs.b, 'a');
+    const b = await peerStatus(suite.vpn.underlay.ns.b, configs.b, 'a');
     return b.path === path ? a : undefined;
   });
 }
@@ -115,7 +90,7 @@ async function bothOnPath(
 /** One ping burst over the overlay, a → b; returns how many came back. */
 async function overlayPing(count: number): Promise<number> {
   const result = await execIn(
-    underlay.ns.a,
+    suite.vpn.underlay.ns.a,
     'ping',
     ['-c', String(count), '-i', '0.2', '-W', '2', OVERLAY.b],
     { timeoutMs: 20_000 },
@@ -132,7 +107,7 @@ async function cutAndRestore(
   configs: { a: string; b: string },
   deadIntervalMs: number,
 ): Promise<void> {
-  const { ns, addr } = underlay;
+  const { ns, addr } = suite.vpn.underlay;
   // Bounded: ping stops on its own after 60 s even if we never signal it.
   const pinger = spawnIn(ns.a, 'ping', [
     '-D',
@@ -269,7 +244,7 @@ describe('switchback end to end across network namespaces', () => {
       expect(upgraded.upgrades).toBeGreaterThanOrEqual(1);
       expect(await overlayPing(5)).toBe(5);
 
-      const viaCli = await switchback(underlay.ns.a, [
+      const viaCli = await switchback(suite.vpn.underlay.ns.a, [
         'ping',
         'b',
         '--config',
@@ -284,8 +259,8 @@ describe('switchback end to end across network namespaces', () => {
       // or after a run that ended in an error (test/support/iperf.ts).
       {
         const report = await iperfTcp({
-          clientNs: underlay.ns.a,
-          serverNs: underlay.ns.b,
+          clientNs: suite.vpn.underlay.ns.a,
+          serverNs: suite.vpn.underlay.ns.b,
           serverAddress: OVERLAY.b,
           seconds: 3,
         });
@@ -295,7 +270,7 @@ describe('switchback end to end across network namespaces', () => {
         );
         expect(report.end.sum_received.bytes).toBeGreaterThan(0);
       }
-      const after = await peerStatus(underlay.ns.a, configs.a, 'b');
+      const after = await peerStatus(suite.vpn.underlay.ns.a, configs.a, 'b');
       console.log(
         `[e2e fast] after iperf3: path ${after.path} ${after.state} (${after.reason}), fallbacks ${after.fallbacks}`,
       );

@@ -42,6 +42,7 @@ import {
   MAX_SEALED_BYTES,
   type Space,
 } from '../protocol/frames.js';
+import { SEALED_POOL_MIN_BYTES, type SealedBufferPool, sealedPool } from './sealed-pool.js';
 import { requireSodium } from './sodium.js';
 
 export const AEAD_KEY_BYTES = 32;
@@ -285,15 +286,20 @@ function loadNativeAead(): NativeAead | undefined {
  * The same contract with OpenSSL's ChaCha20-Poly1305 working in place
  * (native/aead.c): stage() hands out the sealed frame's own buffer, seal()
  * encrypts it where it lies and appends the tag; open() decrypts the frame
- * in place and returns a view of it (a refusal leaves it as it was). One
- * allocation per sealed message (the frame that leaves), none per opened
- * one: node:crypto allocates its output on every call, and at super-frame
- * rates that external memory drives V8 into a full GC every ~100 ms.
+ * in place and returns a view of it (a refusal leaves it as it was). No
+ * allocation per opened message, and a large sealed one (a super-frame, a
+ * big BATCH) is staged in a buffer from the sealed pool (sealed-pool.ts),
+ * which its sender gives back once the socket has taken it: node:crypto
+ * allocates its output on every call, and at super-frame rates that
+ * external memory drives V8 into a full GC every ~100 ms.
  */
 export class InPlaceAead implements FrameAead {
   private staged: Uint8Array | undefined;
 
-  constructor(private readonly native: NativeAead) {}
+  constructor(
+    private readonly native: NativeAead,
+    private readonly pool: SealedBufferPool = sealedPool,
+  ) {}
 
   /** The addon's AEAD, or undefined when the addon is not built. */
   static load(): InPlaceAead | undefined {
@@ -302,7 +308,9 @@ export class InPlaceAead implements FrameAead {
   }
 
   stage(plaintextLength: number): Uint8Array {
-    const frame = Buffer.allocUnsafe(DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES);
+    const length = DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES;
+    const frame =
+      length >= SEALED_POOL_MIN_BYTES ? this.pool.acquire(length) : Buffer.allocUnsafe(length);
     this.staged = frame;
     return frame.subarray(0, DATA_HEADER_BYTES + plaintextLength);
   }

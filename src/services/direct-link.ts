@@ -70,6 +70,7 @@ export class DirectLink {
   #closedInfo: LinkClosed | undefined;
   #resolveClosed!: (info: LinkClosed) => void;
   #sent = 0;
+  #sentBytes = 0;
   #dropped = 0;
   #received = 0;
 
@@ -141,7 +142,24 @@ export class DirectLink {
     }
     ws.send(bytes);
     this.#sent++;
+    this.#sentBytes += bytes.length;
     return true;
+  }
+
+  /** Bytes of the messages send() queued so far. */
+  get sentBytes(): number {
+    return this.#sentBytes;
+  }
+
+  /**
+   * Of sentBytes, how many the socket has surely taken: the messages sent
+   * before that point are no longer read by ws, Node's streams or TLS, so
+   * their buffers may be reused. A lower bound — what is still queued counts
+   * WebSocket headers and control frames too — and meaningful only while the
+   * link is open (writes are taken in order, one socket).
+   */
+  get settledBytes(): number {
+    return this.#sentBytes - this.#ws.bufferedAmount;
   }
 
   /** Sends a WebSocket ping carrying `payload` (≤125 bytes); false if not open. */

@@ -48,6 +48,8 @@ export class DirectLinks {
   /** The newest adopted link that is still open: where direct frames go. */
   #active: DirectLink | undefined;
   #activeId: string | null = null;
+  /** The active link's serial (its number in adopt order); 0 for none. */
+  #activeSerial = 0;
   #nextId = 1;
 
   constructor(options: DirectLinksOptions) {
@@ -56,11 +58,13 @@ export class DirectLinks {
 
   /** Take ownership of an authenticated link; it becomes the active one. */
   adopt(link: DirectLink): string {
-    const id = `${this.#options.name}#${this.#nextId++}`;
+    const serial = this.#nextId++;
+    const id = `${this.#options.name}#${serial}`;
     this.#links.set(id, link);
     this.#inboxes.set(id, { frames: [], waiter: undefined });
     this.#active = link;
     this.#activeId = id;
+    this.#activeSerial = serial;
     link.onMessage((bytes) => this.#onMessage(id, bytes));
     // A pong echoes our ping: 8 bytes (id, echo), or 4 from a peer that
     // pinged before echoes existed (§10.2). The id comes first in both.
@@ -103,6 +107,28 @@ export class DirectLinks {
   /** The active link would queue a frame now. */
   get writable(): boolean {
     return this.#active?.writable ?? false;
+  }
+
+  /**
+   * Where the active link's send queue ends now, as (serial, byte offset):
+   * after a send(), the point past that message. 0 serial: no active link.
+   */
+  get activeSerial(): number {
+    return this.#activeSerial;
+  }
+
+  get activeSentBytes(): number {
+    return this.#active?.sentBytes ?? 0;
+  }
+
+  /** Whether everything the link `serial` queued up to `mark` bytes has been
+   * taken by its socket (settledBytes); false once that link is not the
+   * active open one any more, since a closed socket's queue is not ours. */
+  settled(serial: number, mark: number): boolean {
+    if (serial === 0 || serial !== this.#activeSerial) return false;
+    const link = this.#active;
+    if (!link?.isOpen) return false;
+    return link.settledBytes >= mark;
   }
 
   /** Send on the active link; false when there is none or it is full. */
@@ -195,6 +221,7 @@ export class DirectLinks {
     if (this.#activeId === id) {
       this.#activeId = null;
       this.#active = undefined;
+      this.#activeSerial = 0;
     }
   }
 }

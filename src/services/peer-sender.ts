@@ -23,6 +23,7 @@
  * have swallowed goes again via the relay).
  */
 
+import { type SealedBufferPool, sealedPool } from '../crypto/sealed-pool.js';
 import type { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import type { Transport } from '../machines/connection.js';
@@ -77,6 +78,10 @@ export interface PeerSenderOptions {
   /** Frames from the pump start with this many bytes of virtio-net header
    * (10: the node's TAP is offloaded; default 0). */
   vnetHdrBytes?: number;
+  /** Where large sealed buffers go back once the direct link's socket took
+   * them and the resend ring forgot them (default: the process's pool, the
+   * one the AEAD stages them in). */
+  pool?: SealedBufferPool;
   log?: (message: string, fields: object) => void;
 }
 
@@ -90,10 +95,7 @@ enum Paths {
 
 export class PeerSender {
   readonly #options: PeerSenderOptions;
-  readonly #ring = new ResendRing(
-    PEER_SENDER_DEFAULTS.resendRing,
-    PEER_SENDER_DEFAULTS.resendRingBytes,
-  );
+  readonly #ring: ResendRing;
   readonly #vnetHdrBytes: number;
   /** Software GSO for a peer without OFFLOAD_SUPERFRAMES (only with an offloaded TAP). */
   readonly #gso: SoftwareGso | undefined;
@@ -122,6 +124,17 @@ export class PeerSender {
 
   constructor(options: PeerSenderOptions) {
     this.#options = options;
+    const pool = options.pool ?? sealedPool;
+    const direct = options.direct;
+    // A frame the ring forgets went on the direct link `owner` only; its
+    // buffer is free once that link's socket has taken it up to `mark`.
+    this.#ring = new ResendRing(
+      PEER_SENDER_DEFAULTS.resendRing,
+      PEER_SENDER_DEFAULTS.resendRingBytes,
+      (frame, owner, mark) => {
+        if (direct.settled(owner, mark)) pool.release(frame);
+      },
+    );
     this.#vnetHdrBytes = options.vnetHdrBytes ?? 0;
     this.#gso = this.#vnetHdrBytes > 0 ? new SoftwareGso() : undefined;
   }
@@ -212,9 +225,19 @@ export class PeerSender {
 
   #dispatch(sealed: Uint8Array, paths: Paths): void {
     if (paths & Paths.DIRECT) {
-      this.#sendOn('direct', sealed, true);
+      const sent = this.#sendOn('direct', sealed, true);
       // Only a frame that went nowhere else may be lost with the direct path.
-      if (paths === Paths.DIRECT) this.#ring.record(sealed, performance.now());
+      // Where it ends in the link's queue lets the ring's forgetting give its
+      // buffer back (0: it was not queued, so it is never given back).
+      if (paths === Paths.DIRECT) {
+        const direct = this.#options.direct;
+        this.#ring.record(
+          sealed,
+          performance.now(),
+          sent ? direct.activeSerial : 0,
+          sent ? direct.activeSentBytes : 0,
+        );
+      }
     }
     if (paths & Paths.RELAY) this.#sendOn('relay', sealed, true);
   }

@@ -5,13 +5,24 @@
  * peer-sender.ts); the receiver's replay window drops the copies that did
  * arrive, so a dead direct path costs delivery delay, not frames.
  *
- * Fixed capacity, two parallel arrays, no object per frame: record() is on
- * the hot path. The capacity stays below the replay window (4064), so a
- * resent copy is never refused as stale.
+ * Fixed capacity, parallel arrays, no object per frame: record() is on the
+ * hot path. The capacity stays below the replay window (4064), so a resent
+ * copy is never refused as stale.
+ *
+ * A frame pushed out by newer ones (capacity, byte budget) is handed to
+ * `onForget` with the two numbers recorded beside it — the sender uses them
+ * to give its buffer back once the socket has taken it (sealed-pool.ts).
+ * Frames handed on by drainSince() or dropped by clear() are not: they may
+ * live on elsewhere.
  */
+export type ForgetHandler = (frame: Uint8Array, owner: number, mark: number) => void;
+
 export class ResendRing {
   readonly #frames: (Uint8Array | undefined)[];
   readonly #at: Float64Array;
+  readonly #owner: Float64Array;
+  readonly #mark: Float64Array;
+  readonly #onForget: ForgetHandler | undefined;
   /** Most bytes held: sealed super-frames are up to 64 KiB, so the count
    * alone (4000 × 64 KiB = 256 MiB) would not bound memory. */
   readonly #maxBytes: number;
@@ -20,14 +31,17 @@ export class ResendRing {
   #size = 0;
   #bytes = 0;
 
-  constructor(capacity: number, maxBytes = Number.POSITIVE_INFINITY) {
+  constructor(capacity: number, maxBytes = Number.POSITIVE_INFINITY, onForget?: ForgetHandler) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`resend ring capacity must be a positive integer, got ${capacity}`);
     }
     if (!(maxBytes > 0)) throw new RangeError(`resend ring maxBytes must be > 0, got ${maxBytes}`);
     this.#frames = new Array(capacity);
     this.#at = new Float64Array(capacity);
+    this.#owner = new Float64Array(capacity);
+    this.#mark = new Float64Array(capacity);
     this.#maxBytes = maxBytes;
+    this.#onForget = onForget;
   }
 
   get size(): number {
@@ -39,23 +53,31 @@ export class ResendRing {
     return this.#bytes;
   }
 
-  /** Remember a sealed frame just sent on the direct path, at time `at` (ms).
-   * The oldest frames are forgotten past the capacity or the byte budget
-   * (the newest one is always kept). */
-  record(frame: Uint8Array, at: number): void {
+  /** Remember a sealed frame just sent on the direct path, at time `at` (ms),
+   * with `owner` and `mark` for onForget. The oldest frames are forgotten
+   * past the capacity or the byte budget (the newest one is always kept). */
+  record(frame: Uint8Array, at: number, owner = 0, mark = 0): void {
     const capacity = this.#frames.length;
-    const replaced = this.#frames[this.#head];
-    if (replaced !== undefined) this.#bytes -= replaced.length;
-    this.#frames[this.#head] = frame;
-    this.#at[this.#head] = at;
+    const head = this.#head;
+    const replaced = this.#frames[head];
+    if (replaced !== undefined) {
+      this.#bytes -= replaced.length;
+      this.#onForget?.(replaced, this.#owner[head]!, this.#mark[head]!);
+    }
+    this.#frames[head] = frame;
+    this.#at[head] = at;
+    this.#owner[head] = owner;
+    this.#mark[head] = mark;
     this.#bytes += frame.length;
-    this.#head = (this.#head + 1) % capacity;
+    this.#head = (head + 1) % capacity;
     if (this.#size < capacity) this.#size++;
     while (this.#bytes > this.#maxBytes && this.#size > 1) {
       const oldest = (this.#head - this.#size + capacity) % capacity;
-      this.#bytes -= (this.#frames[oldest] as Uint8Array).length;
+      const forgotten = this.#frames[oldest] as Uint8Array;
+      this.#bytes -= forgotten.length;
       this.#frames[oldest] = undefined;
       this.#size--;
+      this.#onForget?.(forgotten, this.#owner[oldest]!, this.#mark[oldest]!);
     }
   }
 

@@ -339,6 +339,46 @@ describe('direct link over mutual TLS 1.3', () => {
     expect(inn.counters.received).toBe(sent);
   });
 
+  it('settledBytes: a buffer sent before it may be reused at once — the far side still gets what was sent', async () => {
+    const { out, inn } = await linkedPair({ maxBufferedBytes: 64 << 20 }); // above all 600 messages: none refused
+    const COUNT = 600;
+    const SIZE = 40_000;
+    const expected = (i: number) => (i * 7 + 1) & 0xff;
+    let received = 0;
+    let intact = true;
+    const all = new Promise<void>((resolve) => {
+      inn.onMessage((data) => {
+        const want = expected(received);
+        if (data.length !== SIZE || data[0] !== want || data[SIZE - 1] !== want) intact = false;
+        received++;
+        if (received === COUNT) resolve();
+      });
+    });
+    // Each message's end in the queue; once settledBytes passes it, the buffer
+    // is scribbled over (what a pool reusing it would do).
+    const pending: { end: number; bytes: Uint8Array }[] = [];
+    let reused = 0;
+    let queuedAtSomePoint = false;
+    for (let i = 0; i < COUNT; i++) {
+      const bytes = new Uint8Array(SIZE).fill(expected(i));
+      expect(out.send(bytes)).toBe(true);
+      pending.push({ end: out.sentBytes, bytes });
+      expect(out.settledBytes).toBeLessThanOrEqual(out.sentBytes);
+      if (out.settledBytes < out.sentBytes) queuedAtSomePoint = true;
+      while (pending.length > 0 && pending[0]!.end <= out.settledBytes) {
+        (pending.shift() as { bytes: Uint8Array }).bytes.fill(0xee);
+        reused++;
+      }
+      if (i % 50 === 49) await sleep(1);
+    }
+    await all;
+    expect(intact).toBe(true);
+    expect(queuedAtSomePoint).toBe(true); // the queue did hold messages back
+    expect(reused).toBeGreaterThan(0);
+    expect(out.sentBytes).toBe(COUNT * SIZE);
+    await until(() => out.settledBytes === out.sentBytes);
+  });
+
   it('keeps an unclaimed link for a later onLink, and closes it after the TTL', async () => {
     const a = await makeNode();
     const b = await makeNode();

@@ -11,10 +11,21 @@ export class FakePath implements RelayPath {
   send(frame: Uint8Array): boolean {
     if (!this.writable) return false;
     this.sent.push(frame);
+    this.activeSentBytes += frame.length;
     return true;
   }
 
-  /** As DirectLinks, for the parts typed on it (only writable and send are used). */
+  /** The DirectLinks queue position of what was sent: link 1, one byte per
+   * byte sent; `taken` is what its socket has taken (set by the test). */
+  readonly activeSerial = 1;
+  activeSentBytes = 0;
+  taken = 0;
+
+  settled(serial: number, mark: number): boolean {
+    return serial === this.activeSerial && this.taken >= mark;
+  }
+
+  /** As DirectLinks, for the parts typed on it (writable, send and the queue position). */
   asDirect(): DirectLinks {
     return this as unknown as DirectLinks;
   }

@@ -2,6 +2,8 @@
 // markers — with a real session pair (what was sent is opened by the far
 // side) and fake relay / direct paths whose writability the test sets.
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { InPlaceAead } from '../../../src/crypto/aead.js';
+import { sealedPool } from '../../../src/crypto/sealed-pool.js';
 import type { Session } from '../../../src/crypto/session.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
@@ -9,7 +11,11 @@ import { readDataSequence } from '../../../src/protocol/codec.js';
 import { SealedKind, type SealedMessage, Space } from '../../../src/protocol/frames.js';
 import type { RelayClient } from '../../../src/relay/client.js';
 import { PeerCounters } from '../../../src/services/peer-counters.js';
-import { MAX_SEALABLE_FRAME, PeerSender } from '../../../src/services/peer-sender.js';
+import {
+  MAX_SEALABLE_FRAME,
+  PEER_SENDER_DEFAULTS,
+  PeerSender,
+} from '../../../src/services/peer-sender.js';
 import { RelayUplink } from '../../../src/services/relay-uplink.js';
 import { sessionPair } from '../crypto/pair.js';
 import { ethernet, FakePath, numberOf } from './fake-paths.js';
@@ -441,5 +447,65 @@ describe('PeerSender: a frame too large for a FORWARD', () => {
     expect(a.nextSeq).toBe(0);
     // The largest that fits goes.
     expect(sender.send(new Uint8Array(MAX_SEALABLE_FRAME))).toBe(true);
+  });
+});
+
+describe('PeerSender: large sealed buffers go back to the pool', () => {
+  // Sealed, a 20 000-byte frame is above SEALED_POOL_MIN_BYTES: staged in the pool.
+  const BIG = 20_000;
+  // Enough to overflow the ring's byte budget by a few hundred frames.
+  const COUNT = Math.ceil(PEER_SENDER_DEFAULTS.resendRingBytes / BIG) + 300;
+
+  function sendBig(t: Awaited<ReturnType<typeof setup>>, count: number) {
+    for (let i = 0; i < count; i++) expect(t.sender.send(ethernet(i, BIG))).toBe(true);
+  }
+
+  it('a direct-only frame the ring forgot and the socket took: its buffer seals a later frame', async () => {
+    expect(InPlaceAead.load()).toBeDefined(); // the AEAD that stages in the pool
+    const t = await setup();
+    t.sender.routeVia('direct');
+    t.direct.taken = Number.POSITIVE_INFINITY;
+    const before = { ...sealedPool.counters };
+    sendBig(t, COUNT);
+    const released = sealedPool.counters.released - before.released;
+    const reused = sealedPool.counters.reused - before.reused;
+    expect(released).toBeGreaterThan(250);
+    expect(reused).toBeGreaterThanOrEqual(released - 1);
+    // Far fewer buffers made than frames sealed.
+    expect(sealedPool.counters.allocated - before.allocated).toBeLessThan(COUNT - 250);
+    // Later frames were sealed in the buffers of earlier ones, and the far side
+    // still opens the recent ones (what the ring still holds is untouched).
+    const earlier = new Set(t.direct.sent.slice(0, -50).map((f) => f.buffer));
+    expect(t.direct.sent.slice(-50).every((f) => earlier.has(f.buffer))).toBe(true);
+    expect(numbers(t.b, t.direct.sent.slice(-3))).toEqual([COUNT - 3, COUNT - 2, COUNT - 1]);
+    // The frames the ring still holds resend intact.
+    const relayBefore = t.relay.sent.length;
+    t.sender.resendRecentDirect();
+    const resent = t.relay.sent.slice(relayBefore);
+    expect(resent.length).toBeGreaterThan(100);
+    // (the last three were opened above: the replay window would refuse them)
+    expect(numbers(t.b, resent.slice(-5, -3))).toEqual([COUNT - 5, COUNT - 4]);
+  });
+
+  it('not while the link’s socket still holds it', async () => {
+    const t = await setup();
+    t.sender.routeVia('direct');
+    t.direct.taken = 0; // nothing written yet
+    const before = sealedPool.counters.released;
+    sendBig(t, COUNT);
+    expect(sealedPool.counters.released).toBe(before);
+    // Each frame kept its own buffer.
+    expect(new Set(t.direct.sent.map((f) => f.buffer)).size).toBe(COUNT);
+  });
+
+  it('never for a frame that also went, or only went, on the relay', async () => {
+    const t = await setup();
+    t.direct.taken = Number.POSITIVE_INFINITY;
+    const before = sealedPool.counters.released;
+    t.sender.routeVia('both');
+    sendBig(t, COUNT);
+    t.sender.routeVia('relay');
+    sendBig(t, 200);
+    expect(sealedPool.counters.released).toBe(before);
   });
 });

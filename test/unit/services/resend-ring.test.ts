@@ -94,4 +94,33 @@ describe('ResendRing', () => {
     for (let i = 11; i <= 15; i++) ring.record(frame(i), i);
     expect(drain(ring)).toEqual([13, 14, 15]);
   });
+
+  it('hands what it pushes out (count or bytes) to onForget with its owner and mark, never what it drains or clears', () => {
+    const forgot: [number, number, number][] = [];
+    const ring = new ResendRing(3, 10, (f, owner, mark) => forgot.push([f[0]!, owner, mark]));
+    // Past the capacity: frame 1 is pushed out by frame 4.
+    for (let i = 1; i <= 4; i++) ring.record(frame(i), i, 7, i * 100);
+    expect(forgot).toEqual([[1, 7, 100]]);
+    // A 9-byte frame takes frame 2's slot, and the byte budget (10) pushes out 3.
+    ring.record(new Uint8Array(9).fill(50), 5, 8, 999);
+    expect(forgot).toEqual([
+      [1, 7, 100],
+      [2, 7, 200],
+      [3, 7, 300],
+    ]);
+    expect(ring.size).toBe(2);
+    // The budget pushes out 4, then the 9-byte frame; a record without owner
+    // and mark has 0 for both.
+    ring.record(frame(60), 6);
+    ring.record(frame(61), 7);
+    ring.record(frame(62), 8);
+    expect(forgot.slice(3)).toEqual([
+      [4, 7, 400],
+      [50, 8, 999],
+    ]);
+    expect(drain(ring)).toEqual([60, 61, 62]);
+    ring.record(frame(70), 9);
+    ring.clear();
+    expect(forgot).toHaveLength(5);
+  });
 });

@@ -16,7 +16,11 @@
  * closed) is never given back and is left to the GC as before.
  *
  * Below SEALED_POOL_MIN_BYTES the pool is not used: Node's allocUnsafe
- * already slices small buffers from a shared 8 KiB slab.
+ * already slices small buffers from a shared 8 KiB slab. A new slot is made
+ * only for a message of at least half a slot; a smaller one takes a free
+ * slot when there is one and otherwise gets a buffer of its own size, so
+ * traffic that never gives buffers back (the relay path) allocates no more
+ * than before.
  */
 import { MAX_DATA_FRAME_BYTES } from '../protocol/frames.js';
 
@@ -24,12 +28,16 @@ import { MAX_DATA_FRAME_BYTES } from '../protocol/frames.js';
 export const SEALED_POOL_MIN_BYTES = 16 * 1024;
 /** Every pooled buffer is this long: the largest DATA frame. */
 export const SEALED_POOL_SLOT_BYTES = MAX_DATA_FRAME_BYTES;
+/** A message this long or longer gets a new slot when none is free. */
+export const SEALED_POOL_NEW_SLOT_MIN_BYTES = SEALED_POOL_SLOT_BYTES >> 1;
 /** Free buffers kept (64 × 64 KiB ≈ 4 MiB); past it a returned one goes to the GC. */
 export const SEALED_POOL_MAX_FREE = 64;
 
 export interface SealedPoolCounters {
-  /** Buffers made because none was free. */
+  /** Slots made because none was free. */
   allocated: number;
+  /** Messages below SEALED_POOL_NEW_SLOT_MIN_BYTES given a buffer of their own (none free). */
+  unpooled: number;
   /** Buffers handed out again. */
   reused: number;
   /** Buffers given back and kept. */
@@ -39,13 +47,19 @@ export interface SealedPoolCounters {
 }
 
 export class SealedBufferPool {
-  readonly counters: SealedPoolCounters = { allocated: 0, reused: 0, released: 0, discarded: 0 };
+  readonly counters: SealedPoolCounters = {
+    allocated: 0,
+    unpooled: 0,
+    reused: 0,
+    released: 0,
+    discarded: 0,
+  };
   readonly #maxFree: number;
   readonly #free: ArrayBuffer[] = [];
-  /** Every buffer this pool made and has not let go of. */
-  readonly #mine = new WeakSet<ArrayBuffer>();
-  /** The ones among them on the free list (a second release is refused). */
-  readonly #isFree = new WeakSet<ArrayBuffer>();
+  /** For each slot handed out, the very view acquire() returned: only that
+   * view gives it back, once — a second or late release() of an older view
+   * of a slot that has been handed out again is refused. */
+  readonly #lent = new WeakMap<ArrayBuffer, Uint8Array>();
 
   constructor(maxFree = SEALED_POOL_MAX_FREE) {
     if (!Number.isInteger(maxFree) || maxFree < 0) {
@@ -67,35 +81,36 @@ export class SealedBufferPool {
       );
     }
     let slot = this.#free.pop();
-    if (slot === undefined) {
+    if (slot !== undefined) {
+      this.counters.reused++;
+    } else if (length >= SEALED_POOL_NEW_SLOT_MIN_BYTES) {
       // allocUnsafeSlow: its own ArrayBuffer of exactly this size, not zeroed.
       slot = Buffer.allocUnsafeSlow(SEALED_POOL_SLOT_BYTES).buffer as ArrayBuffer;
-      this.#mine.add(slot);
       this.counters.allocated++;
     } else {
-      this.#isFree.delete(slot);
-      this.counters.reused++;
+      this.counters.unpooled++;
+      return Buffer.allocUnsafe(length);
     }
-    return Buffer.from(slot, 0, length);
+    const view = Buffer.from(slot, 0, length);
+    this.#lent.set(slot, view);
+    return view;
   }
 
   /**
-   * Give back a buffer from acquire() that nothing reads or writes any more.
-   * Anything else — a buffer this pool did not make, one already given back —
-   * is ignored. Returns whether the buffer is on the free list now.
+   * Give back a buffer from acquire() that nothing reads or writes any more:
+   * the very view acquire() returned. Anything else — a buffer this pool did
+   * not make, one already given back, an older view of a slot handed out
+   * again — is ignored. Returns whether the buffer is on the free list now.
    */
   release(frame: Uint8Array): boolean {
     const slot = frame.buffer;
-    if (!(slot instanceof ArrayBuffer) || !this.#mine.has(slot) || this.#isFree.has(slot)) {
-      return false;
-    }
+    if (!(slot instanceof ArrayBuffer) || this.#lent.get(slot) !== frame) return false;
+    this.#lent.delete(slot);
     if (this.#free.length >= this.#maxFree) {
-      this.#mine.delete(slot);
       this.counters.discarded++;
       return false;
     }
     this.#free.push(slot);
-    this.#isFree.add(slot);
     this.counters.released++;
     return true;
   }

@@ -15,6 +15,11 @@
  * Frames handed on by drainSince() or dropped by clear() are not: they may
  * live on elsewhere.
  */
+/** The memory a recorded frame keeps alive: its whole ArrayBuffer. */
+function held(frame: Uint8Array): number {
+  return frame.buffer.byteLength;
+}
+
 export type ForgetHandler = (frame: Uint8Array, owner: number, mark: number) => void;
 
 export class ResendRing {
@@ -24,7 +29,10 @@ export class ResendRing {
   readonly #mark: Float64Array;
   readonly #onForget: ForgetHandler | undefined;
   /** Most bytes held: sealed super-frames are up to 64 KiB, so the count
-   * alone (4000 × 64 KiB = 256 MiB) would not bound memory. */
+   * alone (4000 × 64 KiB = 256 MiB) would not bound memory. What a frame
+   * holds is its whole ArrayBuffer (a pooled slot is 64 KiB whatever the
+   * message's length; a small frame keeps its 8 KiB allocUnsafe slab alive),
+   * so that is what is counted. */
   readonly #maxBytes: number;
   /** Slot the next record() writes. */
   #head = 0;
@@ -48,7 +56,7 @@ export class ResendRing {
     return this.#size;
   }
 
-  /** Bytes of the frames held. */
+  /** Bytes the frames held keep alive (their ArrayBuffers). */
   get bytes(): number {
     return this.#bytes;
   }
@@ -61,20 +69,20 @@ export class ResendRing {
     const head = this.#head;
     const replaced = this.#frames[head];
     if (replaced !== undefined) {
-      this.#bytes -= replaced.length;
+      this.#bytes -= held(replaced);
       this.#onForget?.(replaced, this.#owner[head]!, this.#mark[head]!);
     }
     this.#frames[head] = frame;
     this.#at[head] = at;
     this.#owner[head] = owner;
     this.#mark[head] = mark;
-    this.#bytes += frame.length;
+    this.#bytes += held(frame);
     this.#head = (head + 1) % capacity;
     if (this.#size < capacity) this.#size++;
     while (this.#bytes > this.#maxBytes && this.#size > 1) {
       const oldest = (this.#head - this.#size + capacity) % capacity;
       const forgotten = this.#frames[oldest] as Uint8Array;
-      this.#bytes -= forgotten.length;
+      this.#bytes -= held(forgotten);
       this.#frames[oldest] = undefined;
       this.#size--;
       this.#onForget?.(forgotten, this.#owner[oldest]!, this.#mark[oldest]!);

@@ -152,6 +152,41 @@ describe('DirectLinks', () => {
     expect(plain(decodeFrame(got1[0]!))).toEqual(plain(confirm(1)));
   });
 
+  it('settled(serial, mark): the active open link only, and only once its socket took that far', async () => {
+    const { ours, theirs, listener } = await nodes();
+    const [near1, far1] = await link(ours, theirs, listener);
+    const [near2, far2] = await link(ours, theirs, listener);
+    const t = registry();
+    expect(t.links.activeSerial).toBe(0);
+    expect(t.links.activeSentBytes).toBe(0);
+    expect(t.links.settled(0, 0)).toBe(false); // no link: nothing is ours to judge
+    t.links.adopt(near1);
+    const serial1 = t.links.activeSerial;
+    expect(serial1).toBeGreaterThan(0);
+    collect(far1);
+    for (let i = 0; i < 20; i++) t.links.send(new Uint8Array(60_000).fill(i));
+    const end1 = t.links.activeSentBytes;
+    expect(end1).toBe(20 * 60_000);
+    await until(() => t.links.settled(serial1, end1));
+    // Never past what was sent: settledBytes is sent less what is still queued.
+    expect(t.links.settled(serial1, end1 + 1)).toBe(false);
+    expect(t.links.settled(serial1 + 1, 0)).toBe(false); // a serial it never had
+    // A newer link takes over: marks of the older one are not judged any more.
+    t.links.adopt(near2);
+    const serial2 = t.links.activeSerial;
+    expect(serial2).not.toBe(serial1);
+    expect(t.links.activeSentBytes).toBe(0);
+    expect(t.links.settled(serial1, 0)).toBe(false);
+    collect(far2);
+    t.links.send(new Uint8Array(10));
+    await until(() => t.links.settled(serial2, 10));
+    // Once the active link closes, none of its marks settle.
+    near2.terminate();
+    await near2.closed;
+    expect(t.links.activeSerial).toBe(0);
+    expect(t.links.settled(serial2, 0)).toBe(false);
+  });
+
   it('hands DATA frames to onData, whichever adopted link they come by', async () => {
     const { ours, theirs, listener } = await nodes();
     const [near1, far1] = await link(ours, theirs, listener);

@@ -339,44 +339,51 @@ describe('direct link over mutual TLS 1.3', () => {
     expect(inn.counters.received).toBe(sent);
   });
 
-  it('settledBytes: a buffer sent before it may be reused at once — the far side still gets what was sent', async () => {
+  it('settledBytes: a buffer sent before it may be reused at once — the far side still gets what was sent, both ways', async () => {
     const { out, inn } = await linkedPair({ maxBufferedBytes: 64 << 20 }); // above all 600 messages: none refused
     const COUNT = 600;
     const SIZE = 40_000;
-    const expected = (i: number) => (i * 7 + 1) & 0xff;
-    let received = 0;
-    let intact = true;
-    const all = new Promise<void>((resolve) => {
-      inn.onMessage((data) => {
-        const want = expected(received);
-        if (data.length !== SIZE || data[0] !== want || data[SIZE - 1] !== want) intact = false;
-        received++;
-        if (received === COUNT) resolve();
+    const message = (i: number) => new Uint8Array(SIZE).fill((i * 7 + 1) & 0xff);
+    /** Send COUNT messages from `from` to `to`, scribbling over each buffer
+     * (what a pool reusing it would do) as soon as settledBytes passes it. */
+    async function run(from: DirectLink, to: DirectLink) {
+      let received = 0;
+      let intact = true;
+      const all = new Promise<void>((resolve) => {
+        to.onMessage((data) => {
+          if (Buffer.compare(data, message(received)) !== 0) intact = false;
+          received++;
+          if (received === COUNT) resolve();
+        });
       });
-    });
-    // Each message's end in the queue; once settledBytes passes it, the buffer
-    // is scribbled over (what a pool reusing it would do).
-    const pending: { end: number; bytes: Uint8Array }[] = [];
-    let reused = 0;
-    let queuedAtSomePoint = false;
-    for (let i = 0; i < COUNT; i++) {
-      const bytes = new Uint8Array(SIZE).fill(expected(i));
-      expect(out.send(bytes)).toBe(true);
-      pending.push({ end: out.sentBytes, bytes });
-      expect(out.settledBytes).toBeLessThanOrEqual(out.sentBytes);
-      if (out.settledBytes < out.sentBytes) queuedAtSomePoint = true;
-      while (pending.length > 0 && pending[0]!.end <= out.settledBytes) {
-        (pending.shift() as { bytes: Uint8Array }).bytes.fill(0xee);
-        reused++;
+      const pending: { end: number; bytes: Uint8Array }[] = [];
+      let reused = 0;
+      let heldBack = false;
+      const start = from.sentBytes;
+      for (let i = 0; i < COUNT; i++) {
+        const bytes = message(i);
+        // The listener's end has the default 4 MiB cap: wait below it.
+        while (!from.writable) await sleep(1);
+        expect(from.send(bytes)).toBe(true);
+        pending.push({ end: from.sentBytes, bytes });
+        expect(from.settledBytes).toBeLessThanOrEqual(from.sentBytes);
+        if (from.settledBytes < from.sentBytes) heldBack = true;
+        while (pending.length > 0 && pending[0]!.end <= from.settledBytes) {
+          const done = pending.shift() as { bytes: Uint8Array };
+          for (let j = 0; j < SIZE; j++) done.bytes[j] = ~done.bytes[j]! & 0xff;
+          reused++;
+        }
+        if (i % 50 === 49) await sleep(1);
       }
-      if (i % 50 === 49) await sleep(1);
+      await all;
+      expect(intact).toBe(true);
+      expect(heldBack).toBe(true); // the queue did hold messages back
+      expect(reused).toBeGreaterThan(0);
+      expect(from.sentBytes - start).toBe(COUNT * SIZE);
+      await until(() => from.settledBytes === from.sentBytes);
     }
-    await all;
-    expect(intact).toBe(true);
-    expect(queuedAtSomePoint).toBe(true); // the queue did hold messages back
-    expect(reused).toBeGreaterThan(0);
-    expect(out.sentBytes).toBe(COUNT * SIZE);
-    await until(() => out.settledBytes === out.sentBytes);
+    await run(out, inn);
+    await run(inn, out);
   });
 
   it('keeps an unclaimed link for a later onLink, and closes it after the TTL', async () => {

@@ -3,7 +3,7 @@
 // side) and fake relay / direct paths whose writability the test sets.
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InPlaceAead } from '../../../src/crypto/aead.js';
-import { sealedPool } from '../../../src/crypto/sealed-pool.js';
+import { SEALED_POOL_SLOT_BYTES, sealedPool } from '../../../src/crypto/sealed-pool.js';
 import type { Session } from '../../../src/crypto/session.js';
 import { sodiumReady } from '../../../src/crypto/sodium.js';
 import { defaultConnectionTimings } from '../../../src/machines/connection-timings.js';
@@ -451,10 +451,12 @@ describe('PeerSender: a frame too large for a FORWARD', () => {
 });
 
 describe('PeerSender: large sealed buffers go back to the pool', () => {
-  // Sealed, a 20 000-byte frame is above SEALED_POOL_MIN_BYTES: staged in the pool.
-  const BIG = 20_000;
-  // Enough to overflow the ring's byte budget by a few hundred frames.
-  const COUNT = Math.ceil(PEER_SENDER_DEFAULTS.resendRingBytes / BIG) + 300;
+  // Sealed, a 40 000-byte frame is above half a pool slot: staged in a slot.
+  const BIG = 40_000;
+  // Enough to overflow the ring's byte budget (a slot each) by a few hundred frames.
+  const COUNT = Math.ceil(PEER_SENDER_DEFAULTS.resendRingBytes / SEALED_POOL_SLOT_BYTES) + 300;
+  const pooled = (frames: Uint8Array[]) =>
+    frames.every((f) => f.buffer.byteLength === SEALED_POOL_SLOT_BYTES);
 
   function sendBig(t: Awaited<ReturnType<typeof setup>>, count: number) {
     for (let i = 0; i < count; i++) expect(t.sender.send(ethernet(i, BIG))).toBe(true);
@@ -467,9 +469,12 @@ describe('PeerSender: large sealed buffers go back to the pool', () => {
     t.direct.taken = Number.POSITIVE_INFINITY;
     const before = { ...sealedPool.counters };
     sendBig(t, COUNT);
+    expect(pooled(t.direct.sent)).toBe(true);
     const released = sealedPool.counters.released - before.released;
     const reused = sealedPool.counters.reused - before.reused;
-    expect(released).toBeGreaterThan(250);
+    // All but what the ring still holds (its byte budget counts a slot per frame).
+    const kept = Math.floor(PEER_SENDER_DEFAULTS.resendRingBytes / SEALED_POOL_SLOT_BYTES);
+    expect(released).toBe(COUNT - kept);
     expect(reused).toBeGreaterThanOrEqual(released - 1);
     // Far fewer buffers made than frames sealed.
     expect(sealedPool.counters.allocated - before.allocated).toBeLessThan(COUNT - 250);
@@ -487,12 +492,34 @@ describe('PeerSender: large sealed buffers go back to the pool', () => {
     expect(numbers(t.b, resent.slice(-5, -3))).toEqual([COUNT - 5, COUNT - 4]);
   });
 
+  it('never for a frame the link refused, one resent via the relay, or one forgotten with its session', async () => {
+    const t = await setup();
+    t.sender.routeVia('direct');
+    t.direct.taken = Number.POSITIVE_INFINITY;
+    // Refused by the direct link: it goes via the relay instead (and is not in the ring).
+    t.direct.writable = false;
+    sendBig(t, 5);
+    t.direct.writable = true;
+    const before = sealedPool.counters.released;
+    // Resent via the relay: the ring hands them on and forgets them.
+    sendBig(t, 50);
+    expect(t.sender.resendRecentDirect()).toBe(50);
+    // Forgotten with the session.
+    sendBig(t, 50);
+    t.sender.newSession();
+    expect(sealedPool.counters.released).toBe(before);
+    // A fresh run after all that fills the ring anew before anything comes back.
+    sendBig(t, 100);
+    expect(sealedPool.counters.released).toBe(before);
+  });
+
   it('not while the link’s socket still holds it', async () => {
     const t = await setup();
     t.sender.routeVia('direct');
     t.direct.taken = 0; // nothing written yet
     const before = sealedPool.counters.released;
     sendBig(t, COUNT);
+    expect(pooled(t.direct.sent)).toBe(true);
     expect(sealedPool.counters.released).toBe(before);
     // Each frame kept its own buffer.
     expect(new Set(t.direct.sent.map((f) => f.buffer)).size).toBe(COUNT);
@@ -506,6 +533,7 @@ describe('PeerSender: large sealed buffers go back to the pool', () => {
     sendBig(t, COUNT);
     t.sender.routeVia('relay');
     sendBig(t, 200);
+    expect(pooled(t.relay.sent)).toBe(true);
     expect(sealedPool.counters.released).toBe(before);
   });
 });

@@ -85,10 +85,19 @@ function startWriter(fd: number, size: number, ms: number): Promise<number> {
 const READER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const native = require(workerData.addon);
-const reader = native.startReader(workerData.fd, 64, 1600, (err, bytes, lengths) => {
+const reader = native.startReader(workerData.fd, 64, 1600, (err, slab, lengths, count) => {
   if (err) return;
-  const copy = new Uint8Array(bytes.length); copy.set(bytes);
-  parentPort.postMessage({ bytes: copy.buffer, lengths: lengths.buffer }, [copy.buffer, lengths.buffer]);
+  // The slab is reused by the next read: pack this batch's frames into a copy.
+  let total = 0;
+  for (let i = 0; i < count; i++) total += lengths[i];
+  const copy = new Uint8Array(total);
+  const sizes = new Uint32Array(count);
+  for (let i = 0, at = 0; i < count; i++) {
+    copy.set(slab.subarray(i * 1600, i * 1600 + lengths[i]), at);
+    at += lengths[i];
+    sizes[i] = lengths[i];
+  }
+  parentPort.postMessage({ bytes: copy.buffer, lengths: sizes.buffer }, [copy.buffer, sizes.buffer]);
 });
 parentPort.once('message', () => { native.stopReader(reader); parentPort.close(); });
 `;

@@ -22,10 +22,14 @@
  *       returns how many were written, so the caller can count drops.
  *   startReader(fd, batchMax, frameMax, onBatch) -> reader   (frameMax ≤ FRAME_MAX_LIMIT)
  *       uv_poll on the fd (main thread, no threadpool). On each readable
- *       event, read(2) up to batchMax frames into a reused slab, then call
- *       onBatch(null, bytes: Buffer, lengths: Uint32Array) with the frames
- *       packed back to back in one fresh Buffer. A read error other than
- *       EAGAIN/EINTR calls onBatch(error) once and stops the reader.
+ *       event, read(2) up to batchMax frames straight into a slab of
+ *       batchMax slots of frameMax bytes, then call
+ *       onBatch(null, slab: Buffer, lengths: Uint32Array, count): frame i is
+ *       slab[i * frameMax, i * frameMax + lengths[i]) for i < count. The
+ *       slab and lengths are the same objects on every call, made once with
+ *       the reader: nothing is allocated or copied per batch, and their
+ *       contents are only valid until onBatch returns. A read error other
+ *       than EAGAIN/EINTR calls onBatch(error) once and stops the reader.
  *   stopReader(reader) -> undefined   (idempotent)
  *   openAddressEvents() -> fd
  *       a netlink socket that is readable when a link or an address changes
@@ -227,19 +231,18 @@ typedef struct reader {
   int fd;
   uint32_t batch_max;
   uint32_t frame_max;
-  uint8_t *slab;      /* batch_max * frame_max bytes, reused */
-  uint32_t *lengths;  /* batch_max lengths, reused */
+  uint8_t *slab;      /* batch_max * frame_max bytes, reused: slab_ref's memory */
+  uint32_t *lengths;  /* batch_max lengths, reused: lengths_ref's memory */
+  napi_ref slab_ref;     /* the JS Buffer over slab, handed to every onBatch */
+  napi_ref lengths_ref;  /* the JS Uint32Array over lengths */
   int stopped;
   int closed;         /* uv handle closed, memory may be freed by finaliser */
   int finalised;      /* JS object gone */
 } reader_t;
 
 static void reader_free_if_done(reader_t *r) {
-  if (r->closed && r->finalised) {
-    free(r->slab);
-    free(r->lengths);
-    free(r);
-  }
+  /* slab and lengths belong to their JS objects (the GC frees them). */
+  if (r->closed && r->finalised) free(r);
 }
 
 static void reader_on_close(uv_handle_t *handle) {
@@ -264,6 +267,14 @@ static void reader_stop(reader_t *r) {
   if (r->self) {
     napi_delete_reference(r->env, r->self);
     r->self = NULL;
+  }
+  if (r->slab_ref) {
+    napi_delete_reference(r->env, r->slab_ref);
+    r->slab_ref = NULL;
+  }
+  if (r->lengths_ref) {
+    napi_delete_reference(r->env, r->lengths_ref);
+    r->lengths_ref = NULL;
   }
 }
 
@@ -301,7 +312,6 @@ static void reader_on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
 
   uint32_t count = 0;
-  size_t total = 0;
   int fatal = 0;
   while (count < r->batch_max) {
     ssize_t n = read(r->fd, r->slab + (size_t)count * r->frame_max, r->frame_max);
@@ -312,25 +322,15 @@ static void reader_on_readable(uv_poll_t *handle, int status, int events) {
     }
     if (n == 0) break;
     r->lengths[count++] = (uint32_t)n;
-    total += (size_t)n;
   }
 
   if (count > 0) {
-    napi_value bytes, lengths_ab, lengths, args[3];
-    void *dst = NULL, *ldst = NULL;
-    if (napi_create_buffer(r->env, total, &dst, &bytes) == napi_ok &&
-        napi_create_arraybuffer(r->env, (size_t)count * 4, &ldst, &lengths_ab) == napi_ok &&
-        napi_create_typedarray(r->env, napi_uint32_array, count, lengths_ab, 0, &lengths) == napi_ok) {
-      size_t off = 0;
-      for (uint32_t i = 0; i < count; i++) {
-        memcpy((uint8_t *)dst + off, r->slab + (size_t)i * r->frame_max, r->lengths[i]);
-        off += r->lengths[i];
-      }
-      memcpy(ldst, r->lengths, (size_t)count * 4);
+    napi_value args[4];
+    if (napi_get_reference_value(r->env, r->slab_ref, &args[1]) == napi_ok &&
+        napi_get_reference_value(r->env, r->lengths_ref, &args[2]) == napi_ok &&
+        napi_create_uint32(r->env, count, &args[3]) == napi_ok) {
       napi_get_null(r->env, &args[0]);
-      args[1] = bytes;
-      args[2] = lengths;
-      reader_deliver(r, args, 3);
+      reader_deliver(r, args, 4);
     }
   }
   if (fatal && !r->stopped) {
@@ -379,24 +379,24 @@ static napi_value tap_start_reader(napi_env env, napi_callback_info info) {
 
   uv_loop_t *loop = NULL;
   CHECK(env, napi_get_uv_event_loop(env, &loop));
+  /* The slab and the lengths are JS objects made once: every onBatch gets
+   * the same two, so a batch allocates nothing V8 must collect. */
+  napi_value slab, lengths_ab, lengths;
+  void *slab_data = NULL, *lengths_data = NULL;
+  CHECK(env, napi_create_buffer(env, (size_t)batch_max * frame_max, &slab_data, &slab));
+  CHECK(env, napi_create_arraybuffer(env, (size_t)batch_max * sizeof(uint32_t), &lengths_data,
+                                     &lengths_ab));
+  CHECK(env, napi_create_typedarray(env, napi_uint32_array, batch_max, lengths_ab, 0, &lengths));
   reader_t *r = calloc(1, sizeof *r);
   if (!r) return throw_errno(env, ENOMEM, "calloc");
-  r->slab = malloc((size_t)batch_max * frame_max);
-  r->lengths = malloc((size_t)batch_max * sizeof(uint32_t));
-  if (!r->slab || !r->lengths) {
-    free(r->slab);
-    free(r->lengths);
-    free(r);
-    return throw_errno(env, ENOMEM, "malloc");
-  }
+  r->slab = slab_data;
+  r->lengths = lengths_data;
   r->env = env;
   r->fd = fd;
   r->batch_max = batch_max;
   r->frame_max = frame_max;
   int rc = uv_poll_init(loop, &r->poll, fd);
   if (rc < 0) {
-    free(r->slab);
-    free(r->lengths);
     free(r);
     return throw_errno(env, -rc, "uv_poll_init");
   }
@@ -409,6 +409,8 @@ static napi_value tap_start_reader(napi_env env, napi_callback_info info) {
   CHECK(env, napi_wrap(env, handle, r, reader_finalise, NULL, NULL));
   CHECK(env, napi_create_reference(env, argv[3], 1, &r->callback));
   CHECK(env, napi_create_reference(env, handle, 1, &r->self));
+  CHECK(env, napi_create_reference(env, slab, 1, &r->slab_ref));
+  CHECK(env, napi_create_reference(env, lengths, 1, &r->lengths_ref));
   CHECK(env, napi_create_string_utf8(env, "SwitchbackTapReader", NAPI_AUTO_LENGTH, &resource_name));
   CHECK(env, napi_async_init(env, handle, resource_name, &r->async));
   CHECK(env, napi_add_env_cleanup_hook(env, reader_cleanup_hook, r));

@@ -31,6 +31,11 @@ export interface FrameDevice {
    * order. One handler at a time: a new one replaces the old. Returns a
    * function that detaches it. An exception from the handler is counted
    * (stats.handlerErrors) and reported to onError; it never stops reading.
+   *
+   * The frames (and the array) are valid only while the handler runs: a TAP
+   * reads every batch into the same buffer, so nothing is allocated per
+   * read (V8 answered a fresh buffer per batch with full collections, see
+   * docs/performance.md). A handler that keeps a frame copies it.
    */
   onFrames(handler: FrameHandler): () => void;
   /** Errors that happen while reading (device removed, i/o error). */

@@ -27,10 +27,15 @@ export interface NativeTap {
   openAddressEvents(): number;
 }
 
+/** A batch read: frame i is `slab[i * frameMax, i * frameMax + lengths[i])`
+ * for i < count. The slab and lengths are the same objects on every call
+ * (made once per reader) and their contents are valid only until the
+ * callback returns: copy what must be kept. */
 export type NativeBatchCallback = (
   error: NativeErrnoError | null,
-  bytes?: Buffer,
+  slab?: Buffer,
   lengths?: Uint32Array,
+  count?: number,
 ) => void;
 
 /** An opaque handle owned by the addon. */

@@ -10,7 +10,9 @@
  *                                              └▶ other peers: sendBatch
  *
  * The batch arrays are reused: a peer and the device read them during the
- * call and keep no reference (the frames themselves they may keep).
+ * call and keep no reference. Frames from the device are views into the
+ * TAP's read buffer, valid during the call only (FrameDevice.onFrames): a
+ * peer seals (copies) them before it returns; frames from a peer it may keep.
  */
 import type { FrameDevice } from './device.js';
 import { type L2Switch, LOCAL_PORT, type PortId } from './l2-switch.js';

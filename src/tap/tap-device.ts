@@ -198,6 +198,9 @@ export class TapDevice implements FrameDevice {
   readonly #native: NativeTap;
   readonly #batchMax: number;
   #reader: NativeReader | undefined;
+  /** The reader's slot size, and the array its batches are handed over in (reused). */
+  #frameMax = 0;
+  readonly #batch: Uint8Array[] = [];
   readonly #outlet: DeviceOutlet;
   #closed = false;
 
@@ -235,11 +238,12 @@ export class TapDevice implements FrameDevice {
         this.vnetHdrBytes > 0
           ? this.vnetHdrBytes + ETHERNET_OVERHEAD + MAX_SUPER_FRAME_IP
           : Math.min(65_536, this.mtu + ETHERNET_OVERHEAD + 64);
+      this.#frameMax = frameMax;
       this.#reader = this.#native.startReader(
         this.fd,
         this.#batchMax,
         frameMax,
-        (error, bytes, lengths) => this.#onBatch(error, bytes, lengths),
+        (error, slab, lengths, count) => this.#onBatch(error, slab, lengths, count),
       );
     }
     return () => {
@@ -313,7 +317,12 @@ export class TapDevice implements FrameDevice {
     this.#reader = undefined;
   }
 
-  #onBatch(error: unknown, bytes: Buffer | undefined, lengths: Uint32Array | undefined): void {
+  #onBatch(
+    error: unknown,
+    slab: Buffer | undefined,
+    lengths: Uint32Array | undefined,
+    count: number | undefined,
+  ): void {
     if (error) {
       this.#reader = undefined; // the addon stopped it
       this.#outlet.report(
@@ -323,14 +332,18 @@ export class TapDevice implements FrameDevice {
       );
       return;
     }
-    if (bytes === undefined || lengths === undefined) return;
-    const frames: Uint8Array[] = new Array(lengths.length);
-    let offset = 0;
-    for (let i = 0; i < lengths.length; i++) {
+    if (slab === undefined || lengths === undefined || count === undefined) return;
+    // Views into the reader's slab, valid during this call only (FrameDevice.onFrames).
+    const frames = this.#batch;
+    frames.length = count;
+    const slot = this.#frameMax;
+    let bytes = 0;
+    for (let i = 0; i < count; i++) {
       const length = lengths[i] as number;
-      frames[i] = bytes.subarray(offset, offset + length);
-      offset += length;
+      frames[i] = slab.subarray(i * slot, i * slot + length);
+      bytes += length;
     }
-    this.#outlet.deliver(frames, offset);
+    this.#outlet.deliver(frames, bytes);
+    frames.length = 0;
   }
 }

@@ -112,6 +112,50 @@ describe('TapDevice across two network namespaces', () => {
     expect(a.stats.handlerErrors + b.stats.handlerErrors).toBe(0);
   });
 
+  it('reads every batch into one buffer made with the reader: views valid during the call', async () => {
+    const buffers = new Set<ArrayBufferLike>();
+    const copies: Uint8Array[] = [];
+    const views: Uint8Array[] = [];
+    a.onFrames((frames) => {
+      for (const frame of frames) {
+        buffers.add(frame.buffer);
+        copies.push(new Uint8Array(frame)); // a copy (Buffer#slice would be a view)
+        views.push(frame);
+      }
+      b.writeBatch(frames);
+    });
+    b.onFrames((frames) => a.writeBatch(frames));
+    const r = await run('ip', [
+      'netns',
+      'exec',
+      NS_A,
+      'ping',
+      '-c',
+      '4',
+      '-i',
+      '0.2',
+      '-W',
+      '2',
+      ADDR_B,
+    ]);
+    expect(r.stdout).toMatch(/4 packets transmitted, 4 received/);
+    expect(copies.length).toBeGreaterThanOrEqual(4);
+    // One buffer for every batch: nothing allocated per read.
+    expect(buffers.size).toBe(1);
+    // What was copied during the call is each frame as it was: an Ethernet
+    // frame from a's MAC (IPv4, ARP or IPv6)…
+    const source = copies[0]!.subarray(6, 12);
+    for (const frame of copies) {
+      expect([0x0800, 0x0806, 0x86dd]).toContain((frame[12]! << 8) | frame[13]!);
+      expect(frame.subarray(6, 12)).toEqual(source);
+    }
+    // …while a view kept past its call now shows a later frame (the echo
+    // requests differ in their sequence numbers).
+    const requests = copies.filter((f) => f[12] === 0x08 && f[13] === 0x00);
+    expect(requests.length).toBeGreaterThanOrEqual(4);
+    expect(views.some((view, i) => Buffer.compare(view, copies[i]!) !== 0)).toBe(true);
+  });
+
   it('counts oversized and runt frames as drops instead of throwing', () => {
     const before = a.stats.framesWritten;
     expect(a.write(new Uint8Array(1400 + 18 + 1))).toBe(false);

@@ -311,6 +311,32 @@ static void reader_on_readable(uv_poll_t *handle, int status, int events) {
   }
   (void)events;
 
+  /* The slab and lengths are JS memory: look them up again on every wakeup.
+   * A backing store never moves, but JS could detach it (transfer a frame's
+   * .buffer to a worker): then stop with an error instead of writing into
+   * memory that is no longer ours. */
+  {
+    napi_value slab, lengths;
+    void *slab_data = NULL, *lengths_data = NULL;
+    size_t slab_length = 0, lengths_count = 0;
+    if (napi_get_reference_value(r->env, r->slab_ref, &slab) != napi_ok ||
+        napi_get_reference_value(r->env, r->lengths_ref, &lengths) != napi_ok ||
+        napi_get_buffer_info(r->env, slab, &slab_data, &slab_length) != napi_ok ||
+        napi_get_typedarray_info(r->env, lengths, NULL, &lengths_count, &lengths_data, NULL,
+                                 NULL) != napi_ok ||
+        slab_data == NULL || lengths_data == NULL ||
+        slab_length < (size_t)r->batch_max * r->frame_max || lengths_count < r->batch_max) {
+      napi_value args[1] = {make_errno_error(r->env, EFAULT, "reader slab detached")};
+      reader_deliver(r, args, 1);
+      napi_remove_env_cleanup_hook(r->env, reader_cleanup_hook, r);
+      reader_stop(r);
+      napi_close_handle_scope(r->env, scope);
+      return;
+    }
+    r->slab = slab_data;
+    r->lengths = lengths_data;
+  }
+
   uint32_t count = 0;
   int fatal = 0;
   while (count < r->batch_max) {

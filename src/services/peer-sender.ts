@@ -271,27 +271,33 @@ export class PeerSender {
     failed.length = frames.length;
     failed.fill(false);
     this.#groupSession = session;
-    for (let i = 0; i < frames.length; i++) {
-      const frame = frames[i]!;
-      if (this.#vnetHdrBytes === 0) {
-        this.#gather(frame, i, false);
-        continue;
+    try {
+      for (let i = 0; i < frames.length; i++) {
+        const frame = frames[i]!;
+        if (this.#vnetHdrBytes === 0) {
+          this.#gather(frame, i, false);
+          continue;
+        }
+        if (
+          superframes &&
+          readVnetHeader(frame, this.#header) &&
+          this.#header.gsoType !== VnetGso.NONE
+        ) {
+          this.#flush(); // what came before it goes first
+          failed[i] = !this.send(frame);
+          continue;
+        }
+        this.#owner = i;
+        const result = (this.#gso as SoftwareGso).split(frame, this.#gatherSegment);
+        if (typeof result === 'string') failed[i] = !this.#options.counters.drop(result);
       }
-      if (
-        superframes &&
-        readVnetHeader(frame, this.#header) &&
-        this.#header.gsoType !== VnetGso.NONE
-      ) {
-        this.#flush(); // what came before it goes first
-        failed[i] = !this.send(frame);
-        continue;
-      }
-      this.#owner = i;
-      const result = (this.#gso as SoftwareGso).split(frame, this.#gatherSegment);
-      if (typeof result === 'string') failed[i] = !this.#options.counters.drop(result);
+      this.#flush();
+    } finally {
+      // The group holds views of the caller's frames (a TAP's read slab,
+      // valid during this call only): never let a throw carry them over.
+      this.#group.clear();
+      this.#groupSession = undefined;
     }
-    this.#flush();
-    this.#groupSession = undefined;
     let sent = 0;
     for (let i = 0; i < frames.length; i++) if (!failed[i]) sent++;
     return sent;

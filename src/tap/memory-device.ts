@@ -95,8 +95,9 @@ export class MemoryDevice implements FrameDevice {
         this.stats.writeDrops[reason]++;
         continue;
       }
-      // Copy: the caller may reuse its buffer as soon as write() returns.
-      peer.#receive(frame.slice());
+      // Copy: the caller may reuse its buffer as soon as write() returns
+      // (Buffer.from copies; a Buffer's slice() would be a view).
+      peer.#receive(Buffer.from(frame));
       this.stats.framesWritten++;
       this.stats.bytesWritten += frame.byteLength;
       written++;

@@ -156,6 +156,44 @@ describe('TapDevice across two network namespaces', () => {
     expect(views.some((view, i) => Buffer.compare(view, copies[i]!) !== 0)).toBe(true);
   });
 
+  it('a burst comes as multi-frame batches: every frame of a batch is whole and its own', async () => {
+    const batches: Uint8Array[][] = [];
+    a.onFrames((frames) => {
+      batches.push(frames.map((f) => new Uint8Array(f))); // copies, in the call
+      b.writeBatch(frames);
+    });
+    b.onFrames((frames) => a.writeBatch(frames));
+    // -l 16: sixteen echo requests go out at once, so the kernel queues them
+    // on the TAP before the reader wakes.
+    const r = await run('ip', [
+      'netns',
+      'exec',
+      NS_A,
+      'ping',
+      '-c',
+      '32',
+      '-l',
+      '16',
+      '-i',
+      '0.2',
+      '-W',
+      '2',
+      ADDR_B,
+    ]);
+    expect(r.stdout).toMatch(/32 packets transmitted, 32 received/);
+    const multi = batches.filter((batch) => batch.length > 1);
+    expect(multi.length).toBeGreaterThan(0);
+    const seqs: number[] = [];
+    for (const frame of batches.flat()) {
+      // IPv4 ICMP echo request: Ethernet 14 + IPv4 20, type 8 at 34, seq at 40.
+      if (frame[12] === 0x08 && frame[13] === 0x00 && frame[23] === 1 && frame[34] === 8) {
+        expect(frame.length).toBe(14 + 84);
+        seqs.push((frame[40]! << 8) | frame[41]!);
+      }
+    }
+    expect(new Set(seqs).size).toBe(32);
+  });
+
   it('counts oversized and runt frames as drops instead of throwing', () => {
     const before = a.stats.framesWritten;
     expect(a.write(new Uint8Array(1400 + 18 + 1))).toBe(false);
@@ -214,6 +252,35 @@ describe('TapDevice across two network namespaces', () => {
     ]);
     expect(result).toMatchObject({ ok: false, code: 'TAP_PERMISSION' });
     expect(result.message).toMatch(/root|CAP_NET_ADMIN/);
+  });
+
+  it('a slab taken away (its buffer transferred) stops the reader with an error instead of reading into it', async () => {
+    // Last in this file: it leaves a without a reader.
+    const errors: Error[] = [];
+    const offError = a.onError((error) => errors.push(error));
+    let transferred = false;
+    a.onFrames((frames) => {
+      if (transferred) return;
+      transferred = true;
+      structuredClone(frames[0]!.buffer, { transfer: [frames[0]!.buffer as ArrayBuffer] });
+    });
+    await run('ip', [
+      'netns',
+      'exec',
+      NS_A,
+      'ping',
+      '-c',
+      '3',
+      '-i',
+      '0.2',
+      '-W',
+      '1',
+      ADDR_B,
+    ]).catch(() => {});
+    expect(transferred).toBe(true);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/detached/);
+    offError();
   });
 
   it('says TAP_UNAVAILABLE when /dev/net/tun is missing', async () => {

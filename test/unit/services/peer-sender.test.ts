@@ -210,6 +210,36 @@ describe('PeerSender path choice', () => {
   });
 });
 
+describe('PeerSender: frames are copied before it returns', () => {
+  it('what it sent stays as it was when the caller overwrites its frames afterwards (a TAP reuses its read buffer)', async () => {
+    const t = await setup();
+    t.sender.routeVia('direct');
+    // One buffer for the "read", as the TAP reader's slab: frames are views into it.
+    const slab = new Uint8Array(8 * 200);
+    const batch = (first: number, count: number) => {
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < count; i++) {
+        const frame = slab.subarray(i * 200, i * 200 + 60);
+        frame.set(ethernet(first + i));
+        frames.push(frame);
+      }
+      return frames;
+    };
+    expect(t.sender.sendBatch(batch(1, 5))).toBe(5); // one BATCH
+    slab.fill(0xee);
+    expect(t.sender.sendBatch(batch(6, 1))).toBe(1); // a lone ETHERNET
+    slab.fill(0xee);
+    expect(t.sender.sendBatch(batch(7, 3))).toBe(3);
+    slab.fill(0xee);
+    const got: number[] = [];
+    for (const { message } of opened(t.b, t.direct.sent)) {
+      if (message.kind === SealedKind.BATCH) got.push(...message.frames.map(numberOf));
+      else if (message.kind === SealedKind.ETHERNET) got.push(numberOf(message.frame));
+    }
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
 describe('PeerSender control messages', () => {
   it('sendControl seals on the named path only when it is writable, burning no number otherwise', async () => {
     const t = await setup();

@@ -85,7 +85,8 @@ function startWriter(fd: number, size: number, ms: number): Promise<number> {
 const READER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const native = require(workerData.addon);
-const reader = native.startReader(workerData.fd, 64, 1600, (err, slab, lengths, count) => {
+const FRAME_MAX = 1600;
+const reader = native.startReader(workerData.fd, 64, FRAME_MAX, (err, slab, lengths, count) => {
   if (err) return;
   // The slab is reused by the next read: pack this batch's frames into a copy.
   let total = 0;
@@ -93,7 +94,7 @@ const reader = native.startReader(workerData.fd, 64, 1600, (err, slab, lengths, 
   const copy = new Uint8Array(total);
   const sizes = new Uint32Array(count);
   for (let i = 0, at = 0; i < count; i++) {
-    copy.set(slab.subarray(i * 1600, i * 1600 + lengths[i]), at);
+    copy.set(slab.subarray(i * FRAME_MAX, i * FRAME_MAX + lengths[i]), at);
     at += lengths[i];
     sizes[i] = lengths[i];
   }

@@ -231,10 +231,8 @@ typedef struct reader {
   int fd;
   uint32_t batch_max;
   uint32_t frame_max;
-  uint8_t *slab;      /* batch_max * frame_max bytes, reused: slab_ref's memory */
-  uint32_t *lengths;  /* batch_max lengths, reused: lengths_ref's memory */
-  napi_ref slab_ref;     /* the JS Buffer over slab, handed to every onBatch */
-  napi_ref lengths_ref;  /* the JS Uint32Array over lengths */
+  napi_ref slab_ref;     /* JS Buffer of batch_max * frame_max bytes, read into, handed to every onBatch */
+  napi_ref lengths_ref;  /* JS Uint32Array of batch_max lengths, likewise */
   int stopped;
   int closed;         /* uv handle closed, memory may be freed by finaliser */
   int finalised;      /* JS object gone */
@@ -251,31 +249,26 @@ static void reader_on_close(uv_handle_t *handle) {
   reader_free_if_done(r);
 }
 
+static void drop_reference(napi_env env, napi_ref *ref) {
+  if (*ref) {
+    napi_delete_reference(env, *ref);
+    *ref = NULL;
+  }
+}
+
 static void reader_stop(reader_t *r) {
   if (r->stopped) return;
   r->stopped = 1;
   uv_poll_stop(&r->poll);
   uv_close((uv_handle_t *)&r->poll, reader_on_close);
-  if (r->callback) {
-    napi_delete_reference(r->env, r->callback);
-    r->callback = NULL;
-  }
+  drop_reference(r->env, &r->callback);
   if (r->async) {
     napi_async_destroy(r->env, r->async);
     r->async = NULL;
   }
-  if (r->self) {
-    napi_delete_reference(r->env, r->self);
-    r->self = NULL;
-  }
-  if (r->slab_ref) {
-    napi_delete_reference(r->env, r->slab_ref);
-    r->slab_ref = NULL;
-  }
-  if (r->lengths_ref) {
-    napi_delete_reference(r->env, r->lengths_ref);
-    r->lengths_ref = NULL;
-  }
+  drop_reference(r->env, &r->self);
+  drop_reference(r->env, &r->slab_ref);
+  drop_reference(r->env, &r->lengths_ref);
 }
 
 static void reader_cleanup_hook(void *arg) { reader_stop((reader_t *)arg); }
@@ -311,56 +304,51 @@ static void reader_on_readable(uv_poll_t *handle, int status, int events) {
   }
   (void)events;
 
-  /* The slab and lengths are JS memory: look them up again on every wakeup.
-   * A backing store never moves, but JS could detach it (transfer a frame's
+  /* The slab and lengths are JS memory: look them up on every wakeup. A
+   * backing store never moves, but JS could detach it (transfer a frame's
    * .buffer to a worker): then stop with an error instead of writing into
-   * memory that is no longer ours. */
-  {
-    napi_value slab, lengths;
-    void *slab_data = NULL, *lengths_data = NULL;
-    size_t slab_length = 0, lengths_count = 0;
-    if (napi_get_reference_value(r->env, r->slab_ref, &slab) != napi_ok ||
-        napi_get_reference_value(r->env, r->lengths_ref, &lengths) != napi_ok ||
-        napi_get_buffer_info(r->env, slab, &slab_data, &slab_length) != napi_ok ||
-        napi_get_typedarray_info(r->env, lengths, NULL, &lengths_count, &lengths_data, NULL,
-                                 NULL) != napi_ok ||
-        slab_data == NULL || lengths_data == NULL ||
-        slab_length < (size_t)r->batch_max * r->frame_max || lengths_count < r->batch_max) {
-      napi_value args[1] = {make_errno_error(r->env, EFAULT, "reader slab detached")};
-      reader_deliver(r, args, 1);
-      napi_remove_env_cleanup_hook(r->env, reader_cleanup_hook, r);
-      reader_stop(r);
-      napi_close_handle_scope(r->env, scope);
-      return;
-    }
-    r->slab = slab_data;
-    r->lengths = lengths_data;
+   * memory that is no longer ours. args[1] and args[2] are what onBatch gets. */
+  napi_value args[4];
+  void *slab_data = NULL, *lengths_data = NULL;
+  size_t slab_length = 0, lengths_count = 0;
+  if (napi_get_reference_value(r->env, r->slab_ref, &args[1]) != napi_ok ||
+      napi_get_reference_value(r->env, r->lengths_ref, &args[2]) != napi_ok ||
+      napi_get_buffer_info(r->env, args[1], &slab_data, &slab_length) != napi_ok ||
+      napi_get_typedarray_info(r->env, args[2], NULL, &lengths_count, &lengths_data, NULL,
+                               NULL) != napi_ok ||
+      slab_data == NULL || lengths_data == NULL ||
+      slab_length < (size_t)r->batch_max * r->frame_max || lengths_count < r->batch_max) {
+    args[0] = make_errno_error(r->env, EFAULT, "reader slab detached");
+    reader_deliver(r, args, 1);
+    napi_remove_env_cleanup_hook(r->env, reader_cleanup_hook, r);
+    reader_stop(r);
+    napi_close_handle_scope(r->env, scope);
+    return;
   }
+  uint8_t *slab = slab_data;
+  uint32_t *lengths = lengths_data;
 
   uint32_t count = 0;
   int fatal = 0;
   while (count < r->batch_max) {
-    ssize_t n = read(r->fd, r->slab + (size_t)count * r->frame_max, r->frame_max);
+    ssize_t n = read(r->fd, slab + (size_t)count * r->frame_max, r->frame_max);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) fatal = errno;
       break;
     }
     if (n == 0) break;
-    r->lengths[count++] = (uint32_t)n;
+    lengths[count++] = (uint32_t)n;
   }
 
   if (count > 0) {
-    napi_value args[4];
-    if (napi_get_reference_value(r->env, r->slab_ref, &args[1]) == napi_ok &&
-        napi_get_reference_value(r->env, r->lengths_ref, &args[2]) == napi_ok &&
-        napi_create_uint32(r->env, count, &args[3]) == napi_ok) {
+    if (napi_create_uint32(r->env, count, &args[3]) == napi_ok) {
       napi_get_null(r->env, &args[0]);
       reader_deliver(r, args, 4);
     }
   }
   if (fatal && !r->stopped) {
-    napi_value args[1] = {make_errno_error(r->env, fatal, "read")};
+    args[0] = make_errno_error(r->env, fatal, "read");
     reader_deliver(r, args, 1);
     napi_remove_env_cleanup_hook(r->env, reader_cleanup_hook, r);
     reader_stop(r);
@@ -408,15 +396,12 @@ static napi_value tap_start_reader(napi_env env, napi_callback_info info) {
   /* The slab and the lengths are JS objects made once: every onBatch gets
    * the same two, so a batch allocates nothing V8 must collect. */
   napi_value slab, lengths_ab, lengths;
-  void *slab_data = NULL, *lengths_data = NULL;
-  CHECK(env, napi_create_buffer(env, (size_t)batch_max * frame_max, &slab_data, &slab));
-  CHECK(env, napi_create_arraybuffer(env, (size_t)batch_max * sizeof(uint32_t), &lengths_data,
+  CHECK(env, napi_create_buffer(env, (size_t)batch_max * frame_max, NULL, &slab));
+  CHECK(env, napi_create_arraybuffer(env, (size_t)batch_max * sizeof(uint32_t), NULL,
                                      &lengths_ab));
   CHECK(env, napi_create_typedarray(env, napi_uint32_array, batch_max, lengths_ab, 0, &lengths));
   reader_t *r = calloc(1, sizeof *r);
   if (!r) return throw_errno(env, ENOMEM, "calloc");
-  r->slab = slab_data;
-  r->lengths = lengths_data;
   r->env = env;
   r->fd = fd;
   r->batch_max = batch_max;

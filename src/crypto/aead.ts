@@ -42,7 +42,7 @@ import {
   MAX_SEALED_BYTES,
   type Space,
 } from '../protocol/frames.js';
-import { SEALED_POOL_MIN_BYTES, type SealedBufferPool, sealedPool } from './sealed-pool.js';
+import { sealedPool } from './sealed-pool.js';
 import { requireSodium } from './sodium.js';
 
 export const AEAD_KEY_BYTES = 32;
@@ -296,10 +296,7 @@ function loadNativeAead(): NativeAead | undefined {
 export class InPlaceAead implements FrameAead {
   private staged: Uint8Array | undefined;
 
-  constructor(
-    private readonly native: NativeAead,
-    private readonly pool: SealedBufferPool = sealedPool,
-  ) {}
+  constructor(private readonly native: NativeAead) {}
 
   /** The addon's AEAD, or undefined when the addon is not built. */
   static load(): InPlaceAead | undefined {
@@ -308,9 +305,7 @@ export class InPlaceAead implements FrameAead {
   }
 
   stage(plaintextLength: number): Uint8Array {
-    const length = DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES;
-    const frame =
-      length >= SEALED_POOL_MIN_BYTES ? this.pool.acquire(length) : Buffer.allocUnsafe(length);
+    const frame = sealedPool.acquire(DATA_HEADER_BYTES + plaintextLength + AEAD_TAG_BYTES);
     this.staged = frame;
     return frame.subarray(0, DATA_HEADER_BYTES + plaintextLength);
   }

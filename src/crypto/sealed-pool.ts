@@ -73,13 +73,17 @@ export class SealedBufferPool {
     return this.#free.length;
   }
 
-  /** A buffer of `length` bytes (≤ SEALED_POOL_SLOT_BYTES), contents undefined. */
+  /** A buffer of `length` bytes (≤ SEALED_POOL_SLOT_BYTES), contents undefined:
+   * a pooled one from SEALED_POOL_MIN_BYTES on. */
   acquire(length: number): Buffer {
     if (!(length >= 0 && length <= SEALED_POOL_SLOT_BYTES)) {
       throw new RangeError(
         `sealed pool buffers hold 0..${SEALED_POOL_SLOT_BYTES} bytes, not ${length}`,
       );
     }
+    // A small message is not worth a 64 KiB slot (allocUnsafe slices it from
+    // Node's shared slab).
+    if (length < SEALED_POOL_MIN_BYTES) return Buffer.allocUnsafe(length);
     let slot = this.#free.pop();
     if (slot !== undefined) {
       this.counters.reused++;

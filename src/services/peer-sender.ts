@@ -23,7 +23,7 @@
  * have swallowed goes again via the relay).
  */
 
-import { type SealedBufferPool, sealedPool } from '../crypto/sealed-pool.js';
+import { sealedPool } from '../crypto/sealed-pool.js';
 import type { Session } from '../crypto/session.js';
 import { errorCode } from '../errors.js';
 import type { Transport } from '../machines/connection.js';
@@ -78,10 +78,6 @@ export interface PeerSenderOptions {
   /** Frames from the pump start with this many bytes of virtio-net header
    * (10: the node's TAP is offloaded; default 0). */
   vnetHdrBytes?: number;
-  /** Where large sealed buffers go back once the direct link's socket took
-   * them and the resend ring forgot them (default: the process's pool, the
-   * one the AEAD stages them in). */
-  pool?: SealedBufferPool;
   log?: (message: string, fields: object) => void;
 }
 
@@ -124,15 +120,15 @@ export class PeerSender {
 
   constructor(options: PeerSenderOptions) {
     this.#options = options;
-    const pool = options.pool ?? sealedPool;
     const direct = options.direct;
     // A frame the ring forgets went on the direct link `owner` only; its
-    // buffer is free once that link's socket has taken it up to `mark`.
+    // buffer (staged by the AEAD in the process's sealed pool) is free once
+    // that link's socket has taken it up to `mark`.
     this.#ring = new ResendRing(
       PEER_SENDER_DEFAULTS.resendRing,
       PEER_SENDER_DEFAULTS.resendRingBytes,
       (frame, owner, mark) => {
-        if (direct.settled(owner, mark)) pool.release(frame);
+        if (direct.settled(owner, mark)) sealedPool.release(frame);
       },
     );
     this.#vnetHdrBytes = options.vnetHdrBytes ?? 0;

@@ -344,6 +344,5 @@ export class TapDevice implements FrameDevice {
       bytes += length;
     }
     this.#outlet.deliver(frames, bytes);
-    frames.length = 0;
   }
 }

@@ -227,23 +227,26 @@ describe('inspector page legibility in chromium', () => {
       const small = sizes.filter((size) => size.px < 10 - 1e-6);
       expect(small).toEqual([]);
       // Where the chart scrolls sideways, the live state is scrolled into view
-      // (the page does it after the resize it just got, in a frame of its own:
-      // give it up to 5 s on a loaded machine).
-      const liveStateInView = () =>
-        page.evaluate(() => {
-          type Box = { getBoundingClientRect(): { left: number; right: number } };
-          const doc = (
-            globalThis as unknown as { document: { querySelector(s: string): Box | null } }
-          ).document;
-          const box = doc.querySelector('#chart .state.active')?.getBoundingClientRect();
-          const view = doc.querySelector('#chart')?.getBoundingClientRect();
-          return Boolean(box && view && box.left >= view.left && box.right <= view.right);
-        });
-      let inView = await liveStateInView();
-      for (let i = 0; i < 50 && !inView; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        inView = await liveStateInView();
-      }
+      // (the page does it on the resize event it just got: give it up to 5 s
+      // on a loaded machine).
+      const inView = await page
+        .waitForFunction(
+          () => {
+            type Box = { getBoundingClientRect(): { left: number; right: number } };
+            const doc = (
+              globalThis as unknown as { document: { querySelector(s: string): Box | null } }
+            ).document;
+            const box = doc.querySelector('#chart .state.active')?.getBoundingClientRect();
+            const view = doc.querySelector('#chart')?.getBoundingClientRect();
+            return Boolean(box && view && box.left >= view.left && box.right <= view.right);
+          },
+          undefined,
+          { timeout: 5_000 },
+        )
+        .then(
+          () => true,
+          () => false,
+        );
       expect(inView).toBe(true);
       await page.close();
     }, 60_000);

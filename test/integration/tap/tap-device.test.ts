@@ -25,6 +25,11 @@ async function linkExists(name: string): Promise<boolean> {
   }
 }
 
+/** `ping` from namespace `ns` to `target` with `args` (count, interval, …). */
+function ping(ns: string, target: string, ...args: string[]) {
+  return run('ip', ['netns', 'exec', ns, 'ping', ...args, target]);
+}
+
 async function openInChild(
   wrapper: string[],
 ): Promise<{ ok: boolean; code?: string; message?: string }> {
@@ -76,33 +81,9 @@ describe('TapDevice across two network namespaces', () => {
     a.onFrames((frames) => b.writeBatch(frames));
     b.onFrames((frames) => a.writeBatch(frames));
 
-    const there = await run('ip', [
-      'netns',
-      'exec',
-      NS_A,
-      'ping',
-      '-c',
-      '3',
-      '-i',
-      '0.2',
-      '-W',
-      '2',
-      ADDR_B,
-    ]);
+    const there = await ping(NS_A, ADDR_B, '-c', '3', '-i', '0.2', '-W', '2');
     expect(there.stdout).toMatch(/3 packets transmitted, 3 received/);
-    const back = await run('ip', [
-      'netns',
-      'exec',
-      NS_B,
-      'ping',
-      '-c',
-      '3',
-      '-i',
-      '0.2',
-      '-W',
-      '2',
-      ADDR_A,
-    ]);
+    const back = await ping(NS_B, ADDR_A, '-c', '3', '-i', '0.2', '-W', '2');
     expect(back.stdout).toMatch(/3 packets transmitted, 3 received/);
 
     // ARP + 6 echo requests + 6 replies at least, read on one side, written on the other.
@@ -125,19 +106,7 @@ describe('TapDevice across two network namespaces', () => {
       b.writeBatch(frames);
     });
     b.onFrames((frames) => a.writeBatch(frames));
-    const r = await run('ip', [
-      'netns',
-      'exec',
-      NS_A,
-      'ping',
-      '-c',
-      '4',
-      '-i',
-      '0.2',
-      '-W',
-      '2',
-      ADDR_B,
-    ]);
+    const r = await ping(NS_A, ADDR_B, '-c', '4', '-i', '0.2', '-W', '2');
     expect(r.stdout).toMatch(/4 packets transmitted, 4 received/);
     expect(copies.length).toBeGreaterThanOrEqual(4);
     // One buffer for every batch: nothing allocated per read.
@@ -165,21 +134,7 @@ describe('TapDevice across two network namespaces', () => {
     b.onFrames((frames) => a.writeBatch(frames));
     // -l 16: sixteen echo requests go out at once, so the kernel queues them
     // on the TAP before the reader wakes.
-    const r = await run('ip', [
-      'netns',
-      'exec',
-      NS_A,
-      'ping',
-      '-c',
-      '32',
-      '-l',
-      '16',
-      '-i',
-      '0.2',
-      '-W',
-      '2',
-      ADDR_B,
-    ]);
+    const r = await ping(NS_A, ADDR_B, '-c', '32', '-l', '16', '-i', '0.2', '-W', '2');
     expect(r.stdout).toMatch(/32 packets transmitted, 32 received/);
     const multi = batches.filter((batch) => batch.length > 1);
     expect(multi.length).toBeGreaterThan(0);
@@ -264,19 +219,7 @@ describe('TapDevice across two network namespaces', () => {
       transferred = true;
       structuredClone(frames[0]!.buffer, { transfer: [frames[0]!.buffer as ArrayBuffer] });
     });
-    await run('ip', [
-      'netns',
-      'exec',
-      NS_A,
-      'ping',
-      '-c',
-      '3',
-      '-i',
-      '0.2',
-      '-W',
-      '1',
-      ADDR_B,
-    ]).catch(() => {});
+    await ping(NS_A, ADDR_B, '-c', '3', '-i', '0.2', '-W', '1').catch(() => {});
     expect(transferred).toBe(true);
     expect(errors).toHaveLength(1);
     expect(errors[0]!.message).toMatch(/detached/);
